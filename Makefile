@@ -1,0 +1,48 @@
+# Tickerdesk: `make run` serves the app with the embedded defaults; `make test` runs the suite.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test install install-test migrate seed bench assets clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall only when the dependency list changes, so a second `make run` is fast.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+migrate: install
+	$(FLASK) db upgrade
+
+seed: migrate
+	$(FLASK) universe seed
+
+run: seed
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-test
+	$(BIN)/python -m bench
+
+# Refresh the vendored front-end libraries in static/vendor from the npm registry.
+assets:
+	npm install --no-audit --no-fund --prefix build/assets $$(cat static/vendor/PACKAGES)
+	sh static/vendor/copy.sh build/assets/node_modules static/vendor
+
+clean:
+	rm -rf $(VENV) build *.egg-info

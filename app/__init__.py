@@ -1,0 +1,53 @@
+"""Tickerdesk: the application factory."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app.config import INSTANCE_DIR, load_config
+
+
+def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from the environment (or `env`), with `config` overriding single settings."""
+    from app.extensions import init_extensions
+    from app.ops import request_id
+    from app.ops.errors import register_error_handlers
+    from app.ops.logging import configure_logging
+
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, template_folder="../templates", static_folder="../static",
+                instance_path=str(INSTANCE_DIR))
+    app.config.update(load_config(env=env, overrides=config))
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_JSON"])
+    init_extensions(app)
+    request_id.init_app(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_cli(app)
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the page and API blueprints of every feature."""
+    from app.auth import tokens as _tokens  # noqa: F401 - registers the session and JWT loaders
+    from app.auth import api as auth_api, pages as auth_pages
+    from app.dashboard import pages as dashboard_pages
+    from app.extensions import api, csrf
+    from app.ops import health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(dashboard_pages.bp)
+    app.register_blueprint(auth_pages.bp)
+    for blueprint in (auth_api.bp,):
+        csrf.exempt(blueprint)  # the JSON API authenticates with bearer tokens, not cookies
+        api.register_blueprint(blueprint)
+
+
+def register_cli(app: Flask) -> None:
+    """Add the `flask universe ...` and `flask users ...` commands."""
+    from app.cli import universe_cli, users_cli
+
+    app.cli.add_command(universe_cli)
+    app.cli.add_command(users_cli)

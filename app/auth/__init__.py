@@ -1,0 +1,1 @@
+"""Accounts: registration, log-in (session and JWT), the account page, export and deletion."""

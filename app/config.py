@@ -1,0 +1,146 @@
+"""Settings from the environment (and `.env`), with embedded defaults for development.
+
+With nothing configured the app runs on SQLite in `instance/`, an in-process cache and
+the simulated `demo` market. Production (`TICKERDESK_ENV=production`) must be given a
+`SECRET_KEY`; everything else has a safe default.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+ENVIRONMENTS = ("development", "production", "testing")
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says what to set."""
+
+
+def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None,
+                instance_dir: Path = INSTANCE_DIR) -> dict[str, Any]:
+    """Return the Flask config built from `env` (default: os.environ after loading `.env`)."""
+    if env is None:
+        load_dotenv(override=False)
+        env = os.environ
+    environment = env.get("TICKERDESK_ENV", "development").strip().lower()
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"TICKERDESK_ENV must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}")
+    production = environment == "production"
+    cfg: dict[str, Any] = {
+        "ENV_NAME": environment,
+        "PRODUCTION": production,
+        "TESTING": environment == "testing",
+        "SECRET_KEY": _secret_key(env, production, instance_dir),
+        "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance_dir),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "MARKET_PROVIDERS": _csv(env.get("MARKET_PROVIDERS", "demo")),
+        "FINNHUB_API_KEY": env.get("FINNHUB_API_KEY") or None,
+        "ALPHAVANTAGE_API_KEY": env.get("ALPHAVANTAGE_API_KEY") or None,
+        "YAHOO_BASE_URL": env.get("YAHOO_BASE_URL", "https://query2.finance.yahoo.com"),
+        "FINNHUB_BASE_URL": env.get("FINNHUB_BASE_URL", "https://finnhub.io/api/v1"),
+        "ALPHAVANTAGE_BASE_URL": env.get("ALPHAVANTAGE_BASE_URL", "https://www.alphavantage.co"),
+        "DEMO_LATENCY_MS": _number(env, "DEMO_LATENCY_MS", 0, float),
+        "DEMO_FAILURE_RATE": _number(env, "DEMO_FAILURE_RATE", 0.0, float),
+        "BASE_CURRENCY": env.get("BASE_CURRENCY", "EUR").strip().upper(),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper(),
+        "LOG_JSON": _bool(env.get("LOG_JSON"), default=production),
+        # Rate limits (Flask-Limiter syntax, e.g. "300 per minute").
+        "RATELIMIT_DEFAULT": env.get("RATELIMIT_DEFAULT", "300 per minute"),
+        "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "10 per minute"),
+        "RATELIMIT_LOGIN_ACCOUNT": env.get("RATELIMIT_LOGIN_ACCOUNT", "5 per minute"),
+        "RATELIMIT_REGISTER": env.get("RATELIMIT_REGISTER", "5 per minute"),
+        "RATELIMIT_BATCH": env.get("RATELIMIT_BATCH", "60 per minute"),
+        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Cache TTL classes, in seconds.
+        "CACHE_TTL_QUOTE": _number(env, "CACHE_TTL_QUOTE", 15, int),
+        "CACHE_TTL_HISTORY": _number(env, "CACHE_TTL_HISTORY", 3600, int),
+        "CACHE_TTL_PROFILE": _number(env, "CACHE_TTL_PROFILE", 86400, int),
+        "CACHE_TTL_NEWS": _number(env, "CACHE_TTL_NEWS", 900, int),
+        "CACHE_TTL_SCORE": _number(env, "CACHE_TTL_SCORE", 300, int),
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_number(env, "JWT_ACCESS_MINUTES", 15, int)),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_number(env, "JWT_REFRESH_DAYS", 30, int)),
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ERROR_MESSAGE_KEY": "message",
+        "MAX_CONTENT_LENGTH": _number(env, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024, int),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": production,
+        "WTF_CSRF_ENABLED": True,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        "LIVE_MAX_CONNECTIONS": _number(env, "LIVE_MAX_CONNECTIONS", 5000, int),
+    }
+    cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
+    cfg["JWT_SECRET_KEY"] = env.get("JWT_SECRET_KEY") or cfg["SECRET_KEY"]
+    if len(cfg["BASE_CURRENCY"]) != 3 or not cfg["BASE_CURRENCY"].isalpha():
+        raise ConfigError(f"BASE_CURRENCY must be a three-letter currency code, not {cfg['BASE_CURRENCY']!r}")
+    cfg.update(overrides or {})
+    return cfg
+
+
+def database_url(raw: str | None, instance_dir: Path = INSTANCE_DIR) -> str:
+    """Return the SQLAlchemy URL for `DATABASE_URL`, accepting Render's `postgres://` form."""
+    if not raw:
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{instance_dir / 'tickerdesk.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def _secret_key(env: Mapping[str, str], production: bool, instance_dir: Path) -> str:
+    key = env.get("SECRET_KEY", "").strip()
+    if key:
+        if production and len(key) < 32:
+            raise ConfigError("SECRET_KEY is too short for production: use at least 32 random characters")
+        return key
+    if production:
+        raise ConfigError(
+            "SECRET_KEY is not set. In production the app refuses to start without it: "
+            "set SECRET_KEY to a long random string (Render's render.yaml generates one)."
+        )
+    # Development: one random key, generated once and kept in instance/ (never in the code).
+    path = instance_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its key
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def _csv(raw: str) -> list[str]:
+    return [part.strip().lower() for part in raw.split(",") if part.strip()]
+
+
+def _bool(raw: str | None, *, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _number(env: Mapping[str, str], name: str, default: Any, kind: type) -> Any:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None

@@ -1,0 +1,93 @@
+"""The Flask extensions, created unbound here and bound in `create_app`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, request
+from flask_smorest import Api
+from sqlalchemy import event
+from flask_jwt_extended import JWTManager, get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_socketio import SocketIO
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model."""
+
+
+def user_or_ip() -> str:
+    """Rate-limit key: the JWT identity when a valid token is presented, else the client IP."""
+    if request.headers.get("Authorization", "").startswith("Bearer "):
+        try:
+            verify_jwt_in_request(optional=True)
+            identity = get_jwt_identity()
+        except (JWTExtendedException, PyJWTError):  # the view rejects it; key by IP meanwhile
+            identity = None
+        if identity:
+            return f"user:{identity}"
+    return f"ip:{get_remote_address()}"
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+jwt = JWTManager()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=user_or_ip)
+socketio = SocketIO()
+api = Api()
+
+
+def init_extensions(app: Flask) -> None:
+    """Bind every extension to `app`."""
+    app.config.setdefault("API_TITLE", "Tickerdesk API")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("RATELIMIT_DEFAULTS_EXEMPT_WHEN", _exempt_from_default_limit)
+    from app import models as _models  # noqa: F401 - register the tables on db.metadata
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    jwt.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    csrf.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+    socketio.init_app(app, message_queue=app.config.get("REDIS_URL"), async_mode=_async_mode(),
+                      cors_allowed_origins=[], logger=False, engineio_logger=False)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def _exempt_from_default_limit() -> bool:
+    return request.endpoint in ("static", "ops.health", "ops.ready")
+
+
+def _async_mode() -> str:
+    # gunicorn's gevent worker monkey-patches before importing the app; the dev server uses threads.
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return "threading"
+    return "gevent" if monkey.is_module_patched("socket") else "threading"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

@@ -1,0 +1,10 @@
+"""The models, one module per aggregate; import from here."""
+from app.models.portfolio import ALERT_KINDS, TRANSACTION_KINDS, Alert, Transaction, Watchlist, WatchlistItem
+from app.models.stock import IndexMembership, PriceBar, Stock
+from app.models.types import Money, UTCDateTime, utcnow
+from app.models.user import AuditEvent, User
+
+__all__ = [
+    "ALERT_KINDS", "TRANSACTION_KINDS", "Alert", "AuditEvent", "IndexMembership", "Money", "PriceBar",
+    "Stock", "Transaction", "UTCDateTime", "User", "Watchlist", "WatchlistItem", "utcnow",
+]

@@ -1,0 +1,67 @@
+"""The stock universe and persisted daily bars."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.types import Money, UTCDateTime, utcnow
+
+
+class Stock(db.Model):
+    """One listed company; `symbol` is the canonical Yahoo-style symbol (e.g. ADS.DE, AAPL)."""
+
+    __tablename__ = "stocks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(24), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(80), index=True)
+    exchange: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    sector: Mapped[str] = mapped_column(String(60), index=True)
+    industry: Mapped[str | None] = mapped_column(String(200), default=None)
+    isin: Mapped[str | None] = mapped_column(String(12), index=True, default=None)
+    # Lower-case, accent-free "symbol name isin" for case- and accent-insensitive search.
+    search_text: Mapped[str] = mapped_column(String(400), default="")
+    memberships: Mapped[list[IndexMembership]] = relationship(
+        back_populates="stock", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def indices(self) -> list[str]:
+        """Return the names of the indices this stock belongs to."""
+        return sorted(m.index_name for m in self.memberships)
+
+
+class IndexMembership(db.Model):
+    """That a stock is a member of an index (DAX, S&P 500, ...)."""
+
+    __tablename__ = "index_memberships"
+    __table_args__ = (UniqueConstraint("stock_id", "index_name", name="uq_index_membership"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stock_id: Mapped[int] = mapped_column(ForeignKey("stocks.id", ondelete="CASCADE"), index=True)
+    index_name: Mapped[str] = mapped_column(String(40), index=True)
+    stock: Mapped[Stock] = relationship(back_populates="memberships")
+
+
+class PriceBar(db.Model):
+    """A closed trading day's OHLCV; immutable once stored."""
+
+    __tablename__ = "price_bars"
+    __table_args__ = (UniqueConstraint("symbol", "day", name="uq_price_bar_symbol_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(24))
+    day: Mapped[date] = mapped_column()
+    open: Mapped[Decimal] = mapped_column(Money())
+    high: Mapped[Decimal] = mapped_column(Money())
+    low: Mapped[Decimal] = mapped_column(Money())
+    close: Mapped[Decimal] = mapped_column(Money())
+    volume: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    source: Mapped[str] = mapped_column(String(20))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,127 @@
+"""One error shape for every API failure, HTML error pages for everything else.
+
+API errors are `{"error": {"code", "message", "details", "request_id"}}` with the right
+status; pages get `templates/errors/error.html`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from flask import Flask, g, jsonify, render_template, request
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = structlog.get_logger(__name__)
+
+_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+    422: "unprocessable", 429: "rate_limited", 500: "internal_error", 502: "bad_gateway",
+    503: "service_unavailable", 504: "gateway_timeout",
+}
+
+
+class APIError(Exception):
+    """Raise from a view or service to answer with the standard error shape."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 details: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+def validation_error(field_errors: dict[str, Any], message: str = "Some fields are invalid.") -> APIError:
+    """Return a 400 naming each invalid field."""
+    return APIError(400, message, code="validation_error", details={"fields": field_errors})
+
+
+def error_response(status: int, message: str, code: str | None = None,
+                   details: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+    """Return the standard JSON error response."""
+    body = {"error": {"code": code or _CODES.get(status, "error"), "message": message,
+                      "details": details or {}, "request_id": g.get("request_id")}}
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def wants_json() -> bool:
+    """Return whether the current request should get JSON errors rather than a page."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers that turn every failure into the standard shape or an error page."""
+
+    @app.errorhandler(APIError)
+    def handle_api_error(exc: APIError):
+        if not wants_json():
+            return _page(exc.status, exc.message)
+        return error_response(exc.status, exc.message, exc.code, exc.details, exc.headers)
+
+    @app.errorhandler(RateLimitExceeded)
+    def handle_rate_limit(exc: RateLimitExceeded):
+        message = f"Too many requests: the limit is {exc.description}. Try again later."
+        response = error_response(429, message) if wants_json() else _page(429, message)
+        # Flask-Limiter adds Retry-After and X-RateLimit-* in its after_request hook.
+        return response
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf(exc: CSRFError):
+        message = "The form expired or was not sent from this site; reload the page and try again."
+        return error_response(400, message, "csrf_failed") if wants_json() else _page(400, message)
+
+    @app.errorhandler(HTTPException)
+    def handle_http(exc: HTTPException):
+        status = exc.code or 500
+        message = exc.description or exc.name
+        details: dict[str, Any] = {}
+        data = getattr(exc, "data", None)  # webargs / flask-smorest attach validation messages here
+        if isinstance(data, dict) and data.get("messages"):
+            status, message = 400, "Some fields are invalid."
+            if isinstance(data["messages"].get("json"), list):  # the body itself could not be parsed
+                message = "The request body is not valid JSON."
+            details = {"fields": _flatten_locations(data["messages"])}
+            return error_response(status, message, "validation_error", details) if wants_json() else _page(status, message)
+        headers = {}
+        if status == 405 and getattr(exc, "valid_methods", None):
+            headers["Allow"] = ", ".join(exc.valid_methods)
+        if wants_json():
+            return error_response(status, message, None, details, headers)
+        return _page(status, message)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):  # pragma: no cover - routed above
+            return handle_http(exc)
+        log.exception("unhandled_error", error_type=type(exc).__name__)
+        message = "Something went wrong on our side. The request id identifies it in the logs."
+        return error_response(500, message) if wants_json() else _page(500, message)
+
+
+def _flatten_locations(messages: dict[str, Any]) -> dict[str, Any]:
+    # webargs nests messages by location ({"json": {"email": [...]}}); the client wants fields.
+    flat: dict[str, Any] = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            flat.update(fields)
+        else:
+            flat[location] = fields
+    return flat
+
+
+def _page(status: int, message: str):
+    return render_template("errors/error.html", status=status, message=message), status
+
+

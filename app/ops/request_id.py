@@ -1,0 +1,48 @@
+"""Request ids, the request log line, and security headers."""
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from flask import Flask, Response, g, request
+
+log = structlog.get_logger("tickerdesk.request")
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+
+# Only self-hosted scripts and styles; websockets back to this host for live updates.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    """Give each request an id (from `X-Request-ID` or new), log it, and set security headers."""
+
+    @app.before_request
+    def bind_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=g.request_id)
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers["X-Request-ID"] = request_id
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if app.config.get("PRODUCTION"):
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if "started" in g and request.endpoint != "static":
+            log.info("request", method=request.method, path=request.path, status=response.status_code,
+                     duration_ms=round((time.perf_counter() - g.started) * 1000, 2))
+        return response

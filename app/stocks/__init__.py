@@ -1,0 +1,1 @@
+"""Stocks: the universe, search, quotes, charts, research."""
