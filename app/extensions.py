@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_smorest import Api
 from sqlalchemy import event
 from flask_jwt_extended import JWTManager, get_jwt_identity, verify_jwt_in_request
@@ -23,6 +23,15 @@ class Base(DeclarativeBase):
     """Declarative base of every model."""
 
 
+def limit_key(kind: str, value: str) -> str:
+    """Return a rate-limit key, namespaced by the app's RATELIMIT_KEY_PREFIX.
+
+    Flask-Limiter keeps one storage and prefix per Limiter object; production has one app
+    per process, but tests build many, so each app's keys carry its own namespace.
+    """
+    return f"{current_app.config.get('RATELIMIT_KEY_PREFIX', '')}|{kind}:{value}"
+
+
 def user_or_ip() -> str:
     """Rate-limit key: the JWT identity when a valid token is presented, else the client IP."""
     if request.headers.get("Authorization", "").startswith("Bearer "):
@@ -32,8 +41,8 @@ def user_or_ip() -> str:
         except (JWTExtendedException, PyJWTError):  # the view rejects it; key by IP meanwhile
             identity = None
         if identity:
-            return f"user:{identity}"
-    return f"ip:{get_remote_address()}"
+            return limit_key("user", str(identity))
+    return limit_key("ip", get_remote_address())
 
 
 db = SQLAlchemy(model_class=Base)
@@ -41,7 +50,7 @@ migrate = Migrate()
 jwt = JWTManager()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=user_or_ip)
+limiter = Limiter(key_func=user_or_ip, key_prefix="td")  # per-app namespaces: see limit_key()
 socketio = SocketIO()
 api = Api()
 

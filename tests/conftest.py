@@ -167,3 +167,9 @@ def register_api(client: FlaskClient, email: str | None = None, password: str = 
 def auth(client: FlaskClient) -> dict[str, Any]:
     """A registered, logged-in API user of `client`."""
     return register_api(client)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI the real servers are required: fail loudly instead of skipping."""
+    if os.environ.get("CI") and not (TEST_DATABASE_URL and TEST_REDIS_URL):
+        raise pytest.UsageError("CI is set but TEST_DATABASE_URL / TEST_REDIS_URL are not: run tests via .ci/run")

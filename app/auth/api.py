@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from app.auth import blocklist, services
 from app.auth.schemas import CredentialsSchema, RegisterSchema, TokensSchema, UserSchema
-from app.extensions import db, limiter
+from app.extensions import db, limit_key, limiter
 from app.ops.errors import APIError, validation_error
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/v1", description="Accounts and tokens")
@@ -28,7 +28,7 @@ def _register_limit() -> str:
 
 def login_ip_key() -> str:
     """Rate-limit key for log-in attempts from one address."""
-    return f"login-ip:{request.remote_addr}"
+    return limit_key("login-ip", request.remote_addr or "-")
 
 
 def login_account_key() -> str:
@@ -39,7 +39,7 @@ def login_account_key() -> str:
         email = services.normalize_email(raw) if isinstance(raw, str) else ""
     except services.AccountError:
         email = ""
-    return f"login-account:{email or '-'}"
+    return limit_key("login-account", email or "-")
 
 
 @bp.post("/auth/register")

@@ -43,7 +43,7 @@ class ChangePasswordForm(FlaskForm):
 class SettingsForm(FlaskForm):
     """Account settings."""
 
-    base_currency = SelectField("Base currency", choices=[(c, c) for c in CURRENCIES])
+    base_currency = SelectField("Base currency", choices=list(CURRENCIES))
 
 
 class DeleteAccountForm(FlaskForm):

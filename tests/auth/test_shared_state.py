@@ -1,0 +1,91 @@
+"""Log-in throttling, and state shared by several app instances through the real Redis."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.conftest import PASSWORD, TEST_REDIS_URL, base_env, make_config, needs_redis, register_api
+from tests.helpers import run_in_other_process
+
+
+def test_login_is_throttled_per_account_with_retry_after(make_app) -> None:
+    app = make_app(RATELIMIT_LOGIN_ACCOUNT="3 per minute")
+    client = app.test_client()
+    user = register_api(client)  # one successful log-in already counted
+    statuses = [client.post("/api/v1/auth/login", json={"email": user["email"], "password": "wrong password"}).status_code
+                for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    limited = client.post("/api/v1/auth/login", json={"email": user["email"].upper(), "password": PASSWORD})
+    assert limited.status_code == 429, "the account key must be the normalised email"
+    assert int(limited.headers["Retry-After"]) > 0
+    assert limited.get_json()["error"]["code"] == "rate_limited"
+    # Another account from the same address is not affected by this account's limit.
+    other = register_api(client)
+    assert client.post("/api/v1/auth/login", json={"email": other["email"], "password": PASSWORD}).status_code == 200
+
+
+def test_login_is_throttled_per_ip(make_app) -> None:
+    app = make_app(RATELIMIT_LOGIN="4 per minute")
+    client = app.test_client()
+    codes = [client.post("/api/v1/auth/login", json={"email": f"n{i}@example.com", "password": PASSWORD}).status_code
+             for i in range(5)]
+    assert codes == [401, 401, 401, 401, 429]
+
+
+def test_login_page_is_throttled_too(make_app) -> None:
+    from tests.conftest import csrf_token
+
+    app = make_app(RATELIMIT_LOGIN="2 per minute")
+    client = app.test_client()
+    token = csrf_token(client, "/login")
+    codes = [client.post("/login", data={"csrf_token": token, "email": "p@example.com", "password": "x" * 12}).status_code
+             for _ in range(3)]
+    assert codes == [400, 400, 429]
+    assert "Too many requests" in client.post("/login", data={"csrf_token": token}).get_data(as_text=True)
+
+
+@needs_redis
+@pytest.mark.redis
+def test_login_throttle_is_shared_across_processes_via_redis(make_app, tmp_path) -> None:
+    prefix = f"thr{uuid.uuid4().hex[:8]}"
+    config = make_config(RATELIMIT_LOGIN_ACCOUNT="2 per minute", RATELIMIT_KEY_PREFIX=prefix)
+    db_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    app = make_app(database_url=None, redis_url=TEST_REDIS_URL, **{k: v for k, v in config.items()})
+    client = app.test_client()
+    email = f"victim-{uuid.uuid4().hex[:6]}@example.com"
+    for _ in range(2):
+        assert client.post("/api/v1/auth/login", json={"email": email, "password": "wrong password"}).status_code == 401
+    status = run_in_other_process(config, base_env(db_url, TEST_REDIS_URL), """
+        from flask_migrate import upgrade
+        with app.app_context():
+            upgrade()
+        r = client.post("/api/v1/auth/login", json={"email": args["email"], "password": "wrong password"})
+        print(json.dumps([r.status_code, r.headers.get("Retry-After")]))
+    """, email=email)
+    assert status[0] == 429 and int(status[1]) > 0
+
+
+@needs_redis
+@pytest.mark.redis
+def test_revoked_token_stays_revoked_in_another_process(make_app, tmp_path) -> None:
+    db_path = tmp_path / "shared.db"
+    import shutil
+
+    app = make_app(redis_url=TEST_REDIS_URL)
+    shutil.copy(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"), db_path)
+    # Both instances use the same database file and the same Redis, like two web processes.
+    app = make_app(database_url=f"sqlite:///{db_path}", redis_url=TEST_REDIS_URL)
+    client = app.test_client()
+    user = register_api(client)
+    check = """
+        r = client.get("/api/v1/me", headers={"Authorization": "Bearer " + args["token"]})
+        print(json.dumps([r.status_code, r.get_json()["error"]["code"] if r.status_code != 200 else None]))
+    """
+    env = base_env(f"sqlite:///{db_path}", TEST_REDIS_URL)
+    assert run_in_other_process(make_config(), env, check, token=user["access_token"]) == [200, None]
+    assert client.post("/api/v1/auth/logout", headers=user["headers"]).status_code == 200
+    assert run_in_other_process(make_config(), env, check, token=user["access_token"]) == [401, "token_revoked"]
+    # And without Redis, the other process could not know: the sharing really goes through Redis.
+    no_redis = base_env(f"sqlite:///{db_path}")
+    assert run_in_other_process(make_config(), no_redis, check, token=user["access_token"]) == [200, None]
