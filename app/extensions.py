@@ -18,6 +18,8 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
+from app import aio, cache
+
 
 class Base(DeclarativeBase):
     """Declarative base of every model."""
@@ -74,6 +76,8 @@ def init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     api.init_app(app)
+    cache.init_app(app)
+    aio.init_app(app)
     socketio.init_app(app, message_queue=app.config.get("REDIS_URL"), async_mode=_async_mode(),
                       cors_allowed_origins=[], logger=False, engineio_logger=False)
     with app.app_context():

@@ -1,0 +1,116 @@
+"""Daily history: closed trading days are immutable, so they are persisted in `PriceBar`
+and only the ranges never fetched before go to the providers."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app import aio
+from app.extensions import db
+from app.market.service import chain_settings, client_on_loop, market_cache, utc_today
+from app.market.types import Bar, MarketError
+from app.models import PriceBar
+
+_COVERAGE_TTL_S = 7 * 24 * 3600
+
+
+def history_for(symbol: str, start: date, end: date) -> dict[str, Any]:
+    """Return `{"bars": [...], "stale": bool, "source": ...}` for start..end, oldest first."""
+    cache = market_cache()
+    key = f"history:{symbol}:{start.isoformat()}:{end.isoformat()}"
+    hit = cache.get(key)
+    if hit is not None and not hit.stale:
+        return {**hit.value, "stale": False}
+    try:
+        value = _load(symbol, start, end)
+    except MarketError:
+        last = hit or cache.lastgood(key)
+        if last is None:
+            raise
+        return {**last.value, "stale": True}
+    cache.set(key, value, "history", keep_lastgood=True)
+    return {**value, "stale": False}
+
+
+def _load(symbol: str, start: date, end: date) -> dict[str, Any]:
+    end = min(end, utc_today())
+    gaps = missing_ranges(_coverage(symbol), start, end)
+    source = None
+    if gaps:
+        names, settings = chain_settings()
+        fetched = aio.run_sync(_fetch_gaps(names, settings, symbol, gaps),
+                               timeout=settings["MARKET_BUDGET_S"] + 2)
+        bars = [bar for chunk in fetched for bar in chunk]
+        _persist(symbol, bars, source=names[0] if len(names) == 1 else "chain")
+        covered = _coverage(symbol)
+        lo = min([start] + ([covered[0]] if covered else []))
+        hi = max([end] + ([covered[1]] if covered else []))
+        market_cache().set(f"bars-coverage:{symbol}", [lo.isoformat(), hi.isoformat()], _COVERAGE_TTL_S)
+    rows = db.session.scalars(select(PriceBar).where(PriceBar.symbol == symbol, PriceBar.day >= start,
+                                                     PriceBar.day <= end).order_by(PriceBar.day)).all()
+    if rows:
+        source = rows[-1].source
+    return {"bars": [{"date": r.day.isoformat(), "open": float(r.open), "high": float(r.high),
+                      "low": float(r.low), "close": float(r.close), "volume": r.volume} for r in rows],
+            "source": source}
+
+
+def missing_ranges(covered: tuple[date, date] | None, start: date, end: date) -> list[tuple[date, date]]:
+    """Return the parts of start..end outside the covered range (which stays contiguous)."""
+    if start > end:
+        return []
+    if covered is None:
+        return [(start, end)]
+    lo, hi = covered
+    gaps = []
+    if start < lo:
+        gaps.append((start, min(end, lo - timedelta(days=1))))
+    if end > hi:
+        gaps.append((max(start, hi + timedelta(days=1)), end))
+    # Keep the coverage contiguous: a request beyond it also fetches the space in between.
+    if start > hi:
+        gaps = [(hi + timedelta(days=1), end)]
+    if end < lo:
+        gaps = [(start, lo - timedelta(days=1))]
+    return gaps
+
+
+def _coverage(symbol: str) -> tuple[date, date] | None:
+    hit = market_cache().get(f"bars-coverage:{symbol}")
+    if hit is not None:
+        return date.fromisoformat(hit.value[0]), date.fromisoformat(hit.value[1])
+    first = db.session.scalar(select(PriceBar.day).where(PriceBar.symbol == symbol).order_by(PriceBar.day).limit(1))
+    if first is None:
+        return None
+    last = db.session.scalar(select(PriceBar.day).where(PriceBar.symbol == symbol)
+                             .order_by(PriceBar.day.desc()).limit(1))
+    return first, last
+
+
+async def _fetch_gaps(names: tuple[str, ...], settings: Mapping[str, Any], symbol: str,
+                      gaps: list[tuple[date, date]]) -> list[list[Bar]]:
+    client = client_on_loop(names, settings)
+    return list(await asyncio.gather(*(client.fetch_history(symbol, a, b) for a, b in gaps)))
+
+
+def _persist(symbol: str, bars: list[Bar], source: str) -> None:
+    today = utc_today()
+    rows = [{"symbol": symbol, "day": b.date, "open": Decimal(str(b.open)), "high": Decimal(str(b.high)),
+             "low": Decimal(str(b.low)), "close": Decimal(str(b.close)), "volume": b.volume, "source": source}
+            for b in bars if b.date < today]  # only closed days are immutable
+    if not rows:
+        return
+    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    for i in range(0, len(rows), 500):
+        statement = insert(PriceBar).values(rows[i:i + 500]).on_conflict_do_nothing(
+            index_elements=["symbol", "day"])
+        db.session.execute(statement)
+    db.session.commit()
+
