@@ -47,7 +47,7 @@ class _Lane:
     """One provider with its limiter, concurrency cap and breaker."""
 
     provider: Provider
-    limiter: AsyncLimiter
+    limiter: AsyncLimiter | None  # None: the provider declares no rate limit
     slots: asyncio.Semaphore
     breaker: CircuitBreaker
     calls: int = 0
@@ -211,7 +211,8 @@ class MarketClient:
             started = time.monotonic()
             try:
                 async with lane.slots:
-                    await asyncio.wait_for(lane.limiter.acquire(), timeout=left)
+                    if lane.limiter is not None:
+                        await asyncio.wait_for(lane.limiter.acquire(), timeout=left)
                     left = deadline - time.monotonic()
                     value = await asyncio.wait_for(call(lane.provider), timeout=max(left, 0.001))
             except SymbolNotFoundError:
@@ -254,9 +255,9 @@ class MarketClient:
 
     def _lane(self, provider: Provider) -> _Lane:
         limits = provider.limits
-        rate = max(limits.rate_per_s, 0.01)
+        rate = limits.rate_per_s
         # aiolimiter is a leaky bucket of `max_rate` per `time_period`; allow bursts of one second's worth.
-        limiter = AsyncLimiter(max(1.0, rate), time_period=max(1.0, rate) / rate)
+        limiter = AsyncLimiter(max(1.0, rate), time_period=max(1.0, rate) / rate) if rate > 0 else None
         return _Lane(provider, limiter, asyncio.Semaphore(max(1, limits.concurrency)),
                      CircuitBreaker(self.settings.breaker_threshold, self.settings.breaker_reset_s))
 
