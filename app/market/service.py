@@ -26,7 +26,10 @@ log = structlog.get_logger(__name__)
 
 # Settings a provider or the client may read; captured in sync code and handed to the loop.
 _PROVIDER_KEYS = ("FINNHUB_API_KEY", "ALPHAVANTAGE_API_KEY", "YAHOO_BASE_URL", "FINNHUB_BASE_URL",
-                  "ALPHAVANTAGE_BASE_URL", "DEMO_LATENCY_MS", "DEMO_FAILURE_RATE", "DEMO_TICK_S", "DEMO_SEED")
+                  "ALPHAVANTAGE_BASE_URL", "FINNHUB_PREMIUM", "ALPHAVANTAGE_RATE_PER_MIN",
+                  "DEMO_LATENCY_MS", "DEMO_FAILURE_RATE", "DEMO_TICK_S", "DEMO_SEED") + tuple(
+    f"{prefix}_{knob}" for prefix in ("YAHOO", "FINNHUB", "ALPHAVANTAGE")
+    for knob in ("BATCH_SIZE", "RATE_PER_S", "CONCURRENCY", "TIMEOUT_S"))
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, MarketClient]] = \
     weakref.WeakKeyDictionary()
 _refreshing: set[str] = set()
