@@ -36,11 +36,12 @@ def register_blueprints(app: Flask) -> None:
     from app.dashboard import pages as dashboard_pages
     from app.extensions import api, csrf
     from app.ops import health
+    from app.stocks import api as stocks_api
 
     app.register_blueprint(health.bp)
     app.register_blueprint(dashboard_pages.bp)
     app.register_blueprint(auth_pages.bp)
-    for blueprint in (auth_api.bp,):
+    for blueprint in (auth_api.bp, stocks_api.bp):
         csrf.exempt(blueprint)  # the JSON API authenticates with bearer tokens, not cookies
         api.register_blueprint(blueprint)
 

@@ -1,12 +1,19 @@
-"""Universe work: seeding from pytickersymbols and summarising what is there."""
+"""Stock services: seeding the universe, search, quotes, batches and history."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import IndexMembership, Stock
+from app.analysis.periods import range_start, weekly
+from app.market import bars as market_bars
+from app.market.service import quotes_for, utc_today
+from app.market.types import MarketError
+from app.ops.errors import APIError
+from app.stocks import search as universe_search
 from app.universe import load_universe, search_key
 
 _FIELDS = ("name", "country", "exchange", "currency", "sector", "industry", "isin")
@@ -39,6 +46,7 @@ def seed_universe() -> dict[str, int]:
                 stock.memberships.remove(membership)
                 memberships_removed += 1
     db.session.commit()
+    universe_search.reset_index()
     return {"stocks": len(records), "created": created, "updated": updated,
             "memberships_added": memberships_added, "memberships_removed": memberships_removed}
 
@@ -58,3 +66,64 @@ def universe_summary() -> dict[str, Any]:
                               .order_by(IndexMembership.index_name)).all()
     countries = db.session.scalar(select(func.count(func.distinct(Stock.country)))) or 0
     return {"stocks": total, "countries": countries, "indices": [{"name": n, "count": c} for n, c in rows]}
+
+
+MAX_BATCH = 50
+
+
+def search(query: str, limit: int) -> list[dict[str, Any]]:
+    """Return the stocks matching `query`, best first."""
+    return universe_search.search_stocks(query, limit)
+
+
+def canonical(symbol: str) -> str:
+    """Return the canonical symbol or raise a 404 that names it."""
+    clean = symbol.strip().upper()
+    if len(clean) > 24 or universe_search.stock_row(clean) is None:
+        raise APIError(404, f"Unknown symbol {symbol[:24]!r}: it is not in the stock universe.",
+                       code="symbol_not_found")
+    return clean
+
+
+def quote(symbol: str) -> dict[str, Any]:
+    """Return one quote; 404 for an unknown symbol, 503 when no provider answers and nothing is cached."""
+    symbol = canonical(symbol)
+    result = quotes_for([symbol])
+    if symbol in result["quotes"]:
+        return result["quotes"][symbol]
+    raise _unavailable(result["errors"].get(symbol, {}))
+
+
+def batch(symbols: list[str]) -> dict[str, Any]:
+    """Return quotes for up to 50 symbols in one call to the core; bad symbols go to `errors`."""
+    wanted = list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
+    if len(wanted) > MAX_BATCH:
+        raise APIError(400, f"At most {MAX_BATCH} symbols per batch; {len(wanted)} were given.",
+                       code="validation_error", details={"fields": {"symbols": [f"At most {MAX_BATCH} symbols."]}})
+    known = [s for s in wanted if len(s) <= 24 and universe_search.stock_row(s) is not None]
+    errors = {s[:24]: {"code": "symbol_not_found", "message": "not in the stock universe"}
+              for s in wanted if s not in known}
+    result = quotes_for(known) if known else {"quotes": {}, "errors": {}}
+    errors.update(result["errors"])
+    return {"quotes": result["quotes"], "errors": errors}
+
+
+def history(symbol: str, range_name: str, interval: str) -> dict[str, Any]:
+    """Return bars for a named range (daily, or folded into weeks), oldest first."""
+    symbol = canonical(symbol)
+    today = utc_today()
+    try:
+        data = market_bars.history_for(symbol, range_start(range_name, today), today)
+    except MarketError as exc:
+        raise _unavailable({"code": exc.code, "message": exc.message}) from None
+    bars = data["bars"] if interval == "1d" else weekly(data["bars"])
+    row = universe_search.stock_row(symbol)
+    return {"symbol": symbol, "currency": row.currency, "range": range_name, "interval": interval,
+            "source": data.get("source"), "stale": data["stale"], "bars": bars}
+
+
+def _unavailable(error: dict[str, str]) -> APIError:
+    if error.get("code") == "symbol_not_found":
+        return APIError(404, "No provider knows this symbol.", code="symbol_not_found")
+    return APIError(503, "Market data is unavailable right now: every provider failed and nothing is cached. "
+                    "Try again shortly.", code="provider_unavailable", details={"reason": error.get("message")})

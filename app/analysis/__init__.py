@@ -1,0 +1,1 @@
+"""Pure functions: numbers in, numbers out; no Flask, no I/O."""
