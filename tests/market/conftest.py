@@ -79,3 +79,18 @@ def assert_no_secret(exc: BaseException, *secrets: str) -> None:
 def no_secret(fake_keys: dict[str, str]) -> Callable[[BaseException], None]:
     """no_secret(exc) asserts neither fake key appears in exc (str, repr, cause chain)."""
     return lambda exc: assert_no_secret(exc, *fake_keys.values())
+
+
+FAULTS = ("error", "hang", "cut", "disconnect", "malformed")
+
+
+def inject_fault(stub: StubServer, fault: str, status: int = 500) -> None:
+    """Make the stub's next request fail in the named way (one of FAULTS)."""
+    if fault == "error":
+        stub.error_next(1, status=status)
+    elif fault == "hang":
+        stub.hang_next(1, seconds=10)
+    elif fault == "malformed":
+        stub.malformed_next(1)
+    else:
+        stub.truncate_next(1, mode=fault)

@@ -7,6 +7,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from tests.market.conftest import FAULTS, inject_fault
+
 from app.market.providers.alphavantage import AlphaVantageProvider
 from app.market.providers.base import HISTORY, NEWS, PROFILE, QUOTES, provider_class
 from app.market.types import (
@@ -178,16 +180,9 @@ def test_429_with_retry_after(stub, settings, call, no_secret):
     no_secret(info.value)
 
 
-@pytest.mark.parametrize("fault", ["error", "hang", "cut", "disconnect", "malformed"])
+@pytest.mark.parametrize("fault", FAULTS)
 def test_faults_raise_provider_error_without_key(stub, settings, call, no_secret, fault, caplog):
-    if fault == "error":
-        stub.error_next(1, status=500)
-    elif fault == "hang":
-        stub.hang_next(1, seconds=10)
-    elif fault == "malformed":
-        stub.malformed_next(1)
-    else:
-        stub.truncate_next(1, mode=fault)
+    inject_fault(stub, fault, status=500)
     caplog.set_level(logging.DEBUG)
     started = time.monotonic()
     with pytest.raises(ProviderError) as info:

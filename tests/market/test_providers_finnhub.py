@@ -7,6 +7,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from tests.market.conftest import FAULTS, inject_fault
+
 from app.market.providers.base import HISTORY, NEWS, PROFILE, QUOTES, provider_class
 from app.market.providers.finnhub import FinnhubProvider
 from app.market.types import (
@@ -174,16 +176,9 @@ def test_missing_key_means_unavailable(stub, settings, call):
     assert stub.request_count == 0
 
 
-@pytest.mark.parametrize("fault", ["error", "hang", "cut", "disconnect", "malformed"])
+@pytest.mark.parametrize("fault", FAULTS)
 def test_faults_raise_provider_error_without_key(stub, settings, call, no_secret, fault, caplog):
-    if fault == "error":
-        stub.error_next(1, status=503)
-    elif fault == "hang":
-        stub.hang_next(1, seconds=10)
-    elif fault == "malformed":
-        stub.malformed_next(1)
-    else:
-        stub.truncate_next(1, mode=fault)
+    inject_fault(stub, fault, status=503)
     caplog.set_level(logging.DEBUG)
     started = time.monotonic()
     with pytest.raises(ProviderError) as info:
