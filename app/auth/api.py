@@ -34,7 +34,7 @@ def login_ip_key() -> str:
 def login_account_key() -> str:
     """Rate-limit key for log-in attempts on one account (the normalised email sent)."""
     payload = request.get_json(silent=True) if request.is_json else request.form
-    raw = payload.get("email") if isinstance(payload, dict) or hasattr(payload, "get") else None
+    raw = payload.get("email") if hasattr(payload, "get") else None  # a JSON list has no email
     try:
         email = services.normalize_email(raw) if isinstance(raw, str) else ""
     except services.AccountError:

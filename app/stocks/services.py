@@ -1,7 +1,6 @@
 """Stock services: seeding the universe, search, quotes, batches and history."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select

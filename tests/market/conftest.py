@@ -94,3 +94,11 @@ def inject_fault(stub: StubServer, fault: str, status: int = 500) -> None:
         stub.malformed_next(1)
     else:
         stub.truncate_next(1, mode=fault)
+
+
+def single_quote(call: Callable[..., Any], provider_cls: type, settings: dict[str, Any], symbol: str) -> Any:
+    """Fetch one quote through `provider_cls`; raise its per-symbol error if there is one."""
+    value = call(provider_cls, settings, lambda p: p.quotes([symbol]))[symbol]
+    if isinstance(value, Exception):
+        raise value
+    return value

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from tests.market.conftest import FAULTS, inject_fault
+from tests.market.conftest import FAULTS, inject_fault, single_quote
 
 from app.market.providers.alphavantage import AlphaVantageProvider
 from app.market.providers.base import HISTORY, NEWS, PROFILE, QUOTES, provider_class
@@ -21,11 +21,8 @@ from app.market.types import (
 
 
 def quote_of(call, settings, symbol="MSFT"):
-    """Fetch one quote; raise the per-symbol error if there is one."""
-    value = call(AlphaVantageProvider, settings, lambda p: p.quotes([symbol]))[symbol]
-    if isinstance(value, Exception):
-        raise value
-    return value
+    """Fetch one alphavantage quote; raise the per-symbol error if there is one."""
+    return single_quote(call, AlphaVantageProvider, settings, symbol)
 
 
 def test_registered_with_defaults():

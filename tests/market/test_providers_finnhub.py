@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from tests.market.conftest import FAULTS, inject_fault
+from tests.market.conftest import FAULTS, inject_fault, single_quote
 
 from app.market.providers.base import HISTORY, NEWS, PROFILE, QUOTES, provider_class
 from app.market.providers.finnhub import FinnhubProvider
@@ -23,11 +23,8 @@ QUOTE = "/api/v1/quote"
 
 
 def quote_of(call, settings, symbol="AAPL"):
-    """Fetch one quote; raise the per-symbol error if there is one."""
-    value = call(FinnhubProvider, settings, lambda p: p.quotes([symbol]))[symbol]
-    if isinstance(value, Exception):
-        raise value
-    return value
+    """Fetch one finnhub quote; raise the per-symbol error if there is one."""
+    return single_quote(call, FinnhubProvider, settings, symbol)
 
 
 def test_registered_with_free_tier_defaults():

@@ -6,6 +6,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from tests.market.conftest import single_quote
+
 from app.market.providers.base import HISTORY, QUOTES, SEARCH, provider_class
 from app.market.providers.yahoo import YahooProvider
 from app.market.types import Bar, ProviderError, Quote, RateLimitedError, SymbolNotFoundError
@@ -15,12 +17,8 @@ CHART_50 = "yahoo/v8_chart_AAPL_1d_50bars_with_split_and_dividend.json"
 
 
 def quote_of(call, settings, symbol="AAPL"):
-    """Fetch one quote; raise the per-symbol error if there is one."""
-    result = call(YahooProvider, settings, lambda p: p.quotes([symbol]))
-    value = result[symbol]
-    if isinstance(value, Exception):
-        raise value
-    return value
+    """Fetch one yahoo quote; raise the per-symbol error if there is one."""
+    return single_quote(call, YahooProvider, settings, symbol)
 
 
 def test_registered_and_declares_capabilities():
