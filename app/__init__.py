@@ -36,19 +36,21 @@ def register_blueprints(app: Flask) -> None:
     from app.dashboard import pages as dashboard_pages
     from app.extensions import api, csrf
     from app.ops import health
+    from app.research import api as research_api
     from app.stocks import api as stocks_api
 
     app.register_blueprint(health.bp)
     app.register_blueprint(dashboard_pages.bp)
     app.register_blueprint(auth_pages.bp)
-    for blueprint in (auth_api.bp, stocks_api.bp):
+    for blueprint in (auth_api.bp, stocks_api.bp, research_api.bp):
         csrf.exempt(blueprint)  # the JSON API authenticates with bearer tokens, not cookies
         api.register_blueprint(blueprint)
 
 
 def register_cli(app: Flask) -> None:
-    """Add the `flask universe ...` and `flask users ...` commands."""
-    from app.cli import universe_cli, users_cli
+    """Add the `flask universe ...`, `flask users ...` and `flask scores ...` commands."""
+    from app.cli import scores_cli, universe_cli, users_cli
 
     app.cli.add_command(universe_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(scores_cli)

@@ -1,4 +1,4 @@
-"""Command-line tools: `flask universe seed`, `flask users create-admin EMAIL`."""
+"""Command-line tools: `flask universe seed`, `flask users create-admin EMAIL`, `flask scores refresh`."""
 from __future__ import annotations
 
 import click
@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 universe_cli = AppGroup("universe", help="The stock universe.")
 users_cli = AppGroup("users", help="User accounts.")
+scores_cli = AppGroup("scores", help="Growth scores.")
 
 
 @universe_cli.command("seed")
@@ -43,3 +44,26 @@ def create_admin_command(email: str, password: str | None) -> None:
     user.is_admin = True
     db.session.commit()
     click.echo(f"{normalized} is an administrator.")
+
+
+@scores_cli.command("refresh")
+@click.option("--index", "indices", multiple=True, help="An index to score (repeatable).")
+@click.option("--country", "country_names", multiple=True, help="A country to score (repeatable).")
+@click.option("--all", "everything", is_flag=True, help="Also score the whole universe as one.")
+def refresh_scores_command(indices: tuple[str, ...], country_names: tuple[str, ...], everything: bool) -> None:
+    """Recompute and cache growth scores (default: every index)."""
+    from app.ops.errors import APIError
+    from app.research import services
+    from app.universe import INDEX_NAMES
+
+    try:
+        universes = [services.resolve_universe(index=name) for name in indices]
+        universes += [services.resolve_universe(country=name) for name in country_names]
+    except APIError as exc:
+        raise click.ClickException(f"{exc.message} {exc.details}") from None
+    if not universes:
+        universes = [services.resolve_universe(index=name) for name in INDEX_NAMES]
+    if everything:
+        universes.append(services.resolve_universe())
+    for row in services.refresh_scores(universes):
+        click.echo("{universe}: {count} stocks scored in {seconds} s".format(**row))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any, Mapping
 
@@ -80,8 +81,13 @@ def init_app(app) -> TieredCache:
 
 
 def get_cache() -> TieredCache:
-    """Return the active cache; a memory-only one with defaults if none was initialised."""
+    """Return the current Flask app's cache, else the active one (memory-only defaults if none)."""
     global _active
+    flask = sys.modules.get("flask")
+    if flask is not None and flask.has_app_context():
+        own = flask.current_app.extensions.get(EXTENSION_KEY)
+        if own is not None:
+            return own
     cache = _active
     if cache is not None:
         return cache

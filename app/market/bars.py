@@ -48,11 +48,11 @@ def _load(symbol: str, start: date, end: date) -> dict[str, Any]:
         fetched = aio.run_sync(_fetch_gaps(names, settings, symbol, gaps),
                                timeout=settings["MARKET_BUDGET_S"] + 2)
         bars = [bar for chunk in fetched for bar in chunk]
-        _persist(symbol, bars, source=names[0] if len(names) == 1 else "chain")
+        persist(symbol, bars, source=names[0] if len(names) == 1 else "chain")
         covered = _coverage(symbol)
         lo = min([start] + ([covered[0]] if covered else []))
         hi = max([end] + ([covered[1]] if covered else []))
-        market_cache().set(f"bars-coverage:{symbol}", [lo.isoformat(), hi.isoformat()], _COVERAGE_TTL_S)
+        remember_coverage(symbol, lo, hi)
     rows = db.session.scalars(select(PriceBar).where(PriceBar.symbol == symbol, PriceBar.day >= start,
                                                      PriceBar.day <= end).order_by(PriceBar.day)).all()
     if rows:
@@ -82,10 +82,22 @@ def missing_ranges(covered: tuple[date, date] | None, start: date, end: date) ->
     return gaps
 
 
+def remember_coverage(symbol: str, lo: date, hi: date) -> None:
+    """Record that every closed day of lo..hi has been fetched for `symbol`."""
+    market_cache().set(f"bars-coverage:{symbol}", [lo.isoformat(), hi.isoformat()], _COVERAGE_TTL_S)
+
+
+def cached_coverages(symbols: list[str]) -> dict[str, tuple[date, date]]:
+    """Return the recorded fetched range of each symbol that has one in the cache."""
+    hits = market_cache().get_many(f"bars-coverage:{s}" for s in symbols)
+    return {key.split(":", 1)[1]: (date.fromisoformat(hit.value[0]), date.fromisoformat(hit.value[1]))
+            for key, hit in hits.items()}
+
+
 def _coverage(symbol: str) -> tuple[date, date] | None:
-    hit = market_cache().get(f"bars-coverage:{symbol}")
+    hit = cached_coverages([symbol]).get(symbol)
     if hit is not None:
-        return date.fromisoformat(hit.value[0]), date.fromisoformat(hit.value[1])
+        return hit
     first = db.session.scalar(select(PriceBar.day).where(PriceBar.symbol == symbol).order_by(PriceBar.day).limit(1))
     if first is None:
         return None
@@ -100,7 +112,8 @@ async def _fetch_gaps(names: tuple[str, ...], settings: Mapping[str, Any], symbo
     return list(await asyncio.gather(*(client.fetch_history(symbol, a, b) for a, b in gaps)))
 
 
-def _persist(symbol: str, bars: list[Bar], source: str) -> None:
+def persist(symbol: str, bars: list[Bar], source: str, commit: bool = True) -> None:
+    """Store the closed days among `bars` (days already stored are kept as they are)."""
     today = utc_today()
     rows = [{"symbol": symbol, "day": b.date, "open": Decimal(str(b.open)), "high": Decimal(str(b.high)),
              "low": Decimal(str(b.low)), "close": Decimal(str(b.close)), "volume": b.volume, "source": source}
@@ -108,9 +121,9 @@ def _persist(symbol: str, bars: list[Bar], source: str) -> None:
     if not rows:
         return
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
-    for i in range(0, len(rows), 500):
-        statement = insert(PriceBar).values(rows[i:i + 500]).on_conflict_do_nothing(
-            index_elements=["symbol", "day"])
-        db.session.execute(statement)
-    db.session.commit()
+    # One compiled statement run as an executemany: far cheaper than a fresh multi-row VALUES per chunk.
+    statement = insert(PriceBar.__table__).on_conflict_do_nothing(index_elements=["symbol", "day"])
+    db.session.connection().execute(statement, rows)
+    if commit:
+        db.session.commit()
 

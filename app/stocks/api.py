@@ -1,4 +1,4 @@
-"""The stocks JSON API: search, quotes, batches and history."""
+"""The stocks JSON API: search, quotes, batches, history, indicators, fundamentals, news and score."""
 from __future__ import annotations
 
 from flask import current_app
@@ -6,7 +6,8 @@ from flask_jwt_extended import jwt_required
 from flask_smorest import Blueprint
 
 from app.extensions import limiter
-from app.ops.errors import APIError
+from app.research import schemas as research_schemas
+from app.research import services as research_services
 from app.stocks import schemas, services
 
 bp = Blueprint("stocks_api", __name__, url_prefix="/api/v1/stocks", description="Stocks and market data")
@@ -58,3 +59,36 @@ def history(args, symbol: str):
     return services.history(symbol, args["range"], args["interval"])
 
 
+
+@bp.get("/<string:symbol>/indicators")
+@jwt_required()
+@bp.arguments(schemas.RangeArgs, location="query")
+@bp.response(200, schemas.IndicatorsSchema)
+def indicators(args, symbol: str):
+    """Return RSI(14), MACD(12, 26, 9), SMA 20/50/200, EMA 20 and Bollinger(20, 2) for a range."""
+    return services.indicators(symbol, args["range"])
+
+
+@bp.get("/<string:symbol>/profile")
+@jwt_required()
+@bp.response(200, schemas.ProfileSchema)
+def profile(symbol: str):
+    """Return the company's fundamentals with their source and as-of time."""
+    return services.profile(symbol)
+
+
+@bp.get("/<string:symbol>/news")
+@jwt_required()
+@bp.response(200, schemas.NewsSchema)
+def news(symbol: str):
+    """Return recent headlines with a VADER sentiment score each, and the aggregate."""
+    return services.news(symbol)
+
+
+@bp.get("/<string:symbol>/score")
+@jwt_required()
+@bp.arguments(research_schemas.UniverseArgs, location="query")
+@bp.response(200, research_schemas.ScoreSchema)
+def score(args, symbol: str):
+    """Return the stock's growth score within its home index (or the index or country asked for)."""
+    return research_services.stock_score(symbol, args.get("index"), args.get("country"))

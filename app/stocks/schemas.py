@@ -117,3 +117,94 @@ class HistorySchema(Schema):
     source = fields.String(allow_none=True)
     stale = fields.Boolean()
     bars = fields.List(fields.Nested(BarSchema))
+
+
+class RangeArgs(Schema):
+    """`range` of an indicators request."""
+
+    range = fields.String(load_default="1y")
+
+    @validates("range")
+    def _range(self, value: str, **_: object) -> None:
+        if value not in RANGES:
+            raise ValidationError(f"Must be one of: {', '.join(RANGES)}.")
+
+
+_Series = fields.List(fields.Float(allow_none=True))
+
+
+class IndicatorsSchema(Schema):
+    """Indicator series aligned with `dates`; null during warm-up."""
+
+    symbol = fields.String()
+    range = fields.String()
+    source = fields.String(allow_none=True)
+    stale = fields.Boolean()
+    warmup_from = fields.String(allow_none=True, metadata={"description": "first day the series were computed from"})
+    dates = fields.List(fields.String())
+    sma20 = _Series
+    sma50 = _Series
+    sma200 = _Series
+    ema20 = _Series
+    rsi14 = _Series
+    macd = _Series
+    macd_signal = _Series
+    macd_hist = _Series
+    bb_upper = _Series
+    bb_middle = _Series
+    bb_lower = _Series
+
+
+class ProfileSchema(Schema):
+    """Fundamentals; any figure may be unknown (null). Ratios are fractions (0.25 = 25 %)."""
+
+    symbol = fields.String()
+    source = fields.String()
+    as_of = fields.String(metadata={"format": "date-time"})
+    stale = fields.Boolean()
+    name = fields.String(allow_none=True)
+    currency = fields.String(allow_none=True)
+    sector = fields.String(allow_none=True)
+    industry = fields.String(allow_none=True)
+    country = fields.String(allow_none=True)
+    market_cap = fields.Float(allow_none=True, metadata={"description": "in the stock's currency"})
+    pe_ratio = fields.Float(allow_none=True)
+    pb_ratio = fields.Float(allow_none=True)
+    debt_to_equity = fields.Float(allow_none=True)
+    roe = fields.Float(allow_none=True)
+    dividend_yield = fields.Float(allow_none=True)
+    revenue_growth = fields.Float(allow_none=True)
+    description = fields.String(allow_none=True)
+
+
+class NewsItemSchema(Schema):
+    """One headline with its VADER compound score (-1..1)."""
+
+    headline = fields.String()
+    url = fields.String(allow_none=True)
+    published_at = fields.String(metadata={"format": "date-time"})
+    publisher = fields.String(allow_none=True)
+    summary = fields.String(allow_none=True)
+    sentiment = fields.Float()
+    label = fields.String(metadata={"description": "positive | negative | neutral"})
+
+
+class SentimentSchema(Schema):
+    """The recency-weighted mean of the headlines' scores."""
+
+    score = fields.Float(allow_none=True)
+    label = fields.String()
+    count = fields.Integer()
+    positive = fields.Integer()
+    negative = fields.Integer()
+    neutral = fields.Integer()
+
+
+class NewsSchema(Schema):
+    """Recent headlines, newest first, and their aggregate sentiment."""
+
+    symbol = fields.String()
+    source = fields.String(allow_none=True)
+    stale = fields.Boolean()
+    sentiment = fields.Nested(SentimentSchema)
+    items = fields.List(fields.Nested(NewsItemSchema))

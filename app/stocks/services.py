@@ -1,14 +1,17 @@
 """Stock services: seeding the universe, search, quotes, batches and history."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import IndexMembership, Stock
-from app.analysis.periods import range_start, weekly
+from app.analysis import indicators as ta
+from app.analysis.periods import FIRST_DAY, range_start, weekly
 from app.market import bars as market_bars
+from app.market import research
 from app.market.service import quotes_for, utc_today
 from app.market.types import MarketError
 from app.ops.errors import APIError
@@ -119,6 +122,51 @@ def history(symbol: str, range_name: str, interval: str) -> dict[str, Any]:
     row = universe_search.stock_row(symbol)
     return {"symbol": symbol, "currency": row.currency, "range": range_name, "interval": interval,
             "source": data.get("source"), "stale": data["stale"], "bars": bars}
+
+
+# Extra history before a range so that even a 1-month chart has its 200-day average.
+WARMUP_DAYS = 300
+
+
+def indicators(symbol: str, range_name: str) -> dict[str, Any]:
+    """Return RSI, MACD, moving averages and Bollinger bands for the range's days.
+
+    They are computed over the range plus up to WARMUP_DAYS before it; a value that
+    still lacks enough history is null.
+    """
+    symbol = canonical(symbol)
+    today = utc_today()
+    start = range_start(range_name, today)
+    warmup_from = max(start - timedelta(days=WARMUP_DAYS), FIRST_DAY)
+    try:
+        data = market_bars.history_for(symbol, warmup_from, today)
+    except MarketError as exc:
+        raise _unavailable({"code": exc.code, "message": exc.message}) from None
+    bars = data["bars"]
+    series = ta.compute_all([b["close"] for b in bars])
+    first = next((i for i, b in enumerate(bars) if b["date"] >= start.isoformat()), len(bars))
+    return {"symbol": symbol, "range": range_name, "source": data.get("source"), "stale": data["stale"],
+            "warmup_from": bars[0]["date"] if bars else None,
+            "dates": [b["date"] for b in bars[first:]],
+            **{name: values[first:] for name, values in series.items()}}
+
+
+def profile(symbol: str) -> dict[str, Any]:
+    """Return the company's fundamentals with their source and as-of time."""
+    symbol = canonical(symbol)
+    try:
+        return {**research.profile_for(symbol), "symbol": symbol}
+    except MarketError as exc:
+        raise _unavailable({"code": exc.code, "message": exc.message}) from None
+
+
+def news(symbol: str) -> dict[str, Any]:
+    """Return recent headlines, each with a VADER sentiment score, and their aggregate."""
+    symbol = canonical(symbol)
+    try:
+        return {"symbol": symbol, **research.news_for(symbol)}
+    except MarketError as exc:
+        raise _unavailable({"code": exc.code, "message": exc.message}) from None
 
 
 def _unavailable(error: dict[str, str]) -> APIError:

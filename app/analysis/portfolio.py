@@ -1,0 +1,261 @@
+"""Lots, holdings, realised P/L and the price/FX split of unrealised P/L.
+
+Pure: transactions in, dataclasses and dicts out; no Flask, no database, no I/O.
+Money and quantities are Decimal throughout and are never rounded here (round for
+display only), so sums such as price effect + FX effect reconcile exactly.
+Ratios (percentages, weights) are floats.
+
+"Local" means the stock's own currency; "base" means the investor's currency.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+KINDS = ("buy", "sell", "dividend", "fee")
+ZERO = Decimal(0)
+UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True)
+class Txn:
+    """One transaction; for dividend/fee rows the cash amount is quantity * price (usually 1 * amount)."""
+
+    id: int
+    symbol: str
+    kind: str          # "buy" | "sell" | "dividend" | "fee"
+    day: date
+    quantity: Decimal  # shares for buy/sell; 1 for dividend/fee
+    price: Decimal     # per share, in the stock's currency
+    fee: Decimal       # commission in the stock's currency, >= 0
+    currency: str
+    fx: Decimal = Decimal(1)  # base-currency units per 1 unit of `currency` on `day`
+
+    @property
+    def amount(self) -> Decimal:
+        """Gross cash amount in the stock's currency (quantity * price)."""
+        return self.quantity * self.price
+
+
+@dataclass(frozen=True)
+class Lot:
+    """Shares bought together; costs include the buy commission."""
+
+    day: date
+    quantity: Decimal
+    cost_local: Decimal
+    cost_base: Decimal
+
+
+@dataclass
+class Position:
+    """Everything known about one symbol after replaying its transactions."""
+
+    symbol: str
+    currency: str
+    quantity: Decimal = ZERO
+    lots: list[Lot] = field(default_factory=list)
+    cost_basis_local: Decimal = ZERO
+    cost_basis_base: Decimal = ZERO
+    avg_cost: Decimal | None = None  # local per share; None when nothing is held
+    realised_local: Decimal = ZERO
+    realised_base: Decimal = ZERO
+    dividends_local: Decimal = ZERO
+    dividends_base: Decimal = ZERO
+    fees_local: Decimal = ZERO
+    fees_base: Decimal = ZERO
+
+
+class OversellError(ValueError):
+    """A sell asks for more shares than are held at that point in time."""
+
+    def __init__(self, symbol: str, day: date, held: Decimal, requested: Decimal) -> None:
+        self.symbol, self.day, self.held, self.requested = symbol, day, held, requested
+        super().__init__(f"cannot sell {_fmt(requested)} {symbol} on {day.isoformat()}: only {_fmt(held)} held")
+
+
+def replay(txns: Iterable[Txn]) -> dict[str, Position]:
+    """Replay transactions in (day, id) order into FIFO positions keyed by symbol."""
+    positions: dict[str, Position] = {}
+    for txn in sorted(txns, key=lambda t: (t.day, t.id)):
+        _validate(txn)
+        pos = positions.get(txn.symbol)
+        if pos is None:
+            pos = positions[txn.symbol] = Position(txn.symbol, txn.currency)
+        elif pos.currency != txn.currency:
+            # Local sums would silently mix currencies; this is a data error, not something to guess about.
+            raise ValueError(f"{txn.symbol} has transactions in both {pos.currency} and {txn.currency}")
+        _APPLY[txn.kind](pos, txn)
+        _refresh(pos)
+    return positions
+
+
+def held_on(txns: Iterable[Txn], symbol: str, day: date) -> Decimal:
+    """Return the quantity of `symbol` held at the end of `day` (all of that day's trades included)."""
+    held = ZERO
+    for txn in txns:
+        if txn.symbol == symbol and txn.day <= day:
+            if txn.kind == "buy":
+                held += txn.quantity
+            elif txn.kind == "sell":
+                held -= txn.quantity
+    return held
+
+
+def value_holding(position: Position, price: Decimal, fx_now: Decimal,
+                  total_value_base: Decimal | None = None) -> dict[str, Any]:
+    """Value a position at `price` (local) and `fx_now` (base per local), splitting unrealised P/L into price and FX.
+
+    For each open lot with quantity q, local cost C and base cost B, lot_fx = B / C (the rate
+    the lot was bought at):
+      price effect = (price*q - C) * lot_fx   -- the local gain, converted at the buy-date rate
+      fx effect    = price*q * (fx_now - lot_fx) -- today's local value re-priced by the rate move
+    These add up to price*q*fx_now - B, the lot's unrealised base P/L. The FX effect is computed
+    as the remainder (unrealised_base - price effect) so the two sum to unrealised_base exactly
+    even when B / C is not a terminating decimal. A lot with zero local cost has no buy-date
+    rate; it is treated as bought at fx_now (its whole gain is price effect).
+
+    Returns Decimal market_value_local/base, unrealised_local/base, price_effect_base,
+    fx_effect_base; float unrealised_pct (base P/L over base cost, None without cost) and
+    weight (market_value_base / total_value_base, None without a positive total).
+    """
+    mv_local = position.quantity * price
+    mv_base = mv_local * fx_now
+    unrealised_local = mv_local - position.cost_basis_local
+    unrealised_base = mv_base - position.cost_basis_base
+    price_effect = sum((_lot_price_effect(lot, price, fx_now) for lot in position.lots), ZERO)
+    return {
+        "market_value_local": mv_local,
+        "market_value_base": mv_base,
+        "unrealised_local": unrealised_local,
+        "unrealised_base": unrealised_base,
+        "unrealised_pct": float(unrealised_base / position.cost_basis_base) if position.cost_basis_base else None,
+        "price_effect_base": price_effect,
+        "fx_effect_base": unrealised_base - price_effect,
+        "weight": float(mv_base / total_value_base) if total_value_base else None,
+    }
+
+
+def allocation(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Group {symbol, sector, country, currency, value_base} rows by holding, sector, country and currency.
+
+    Each group is a list of {key, value (Decimal), weight (float)} sorted by value descending
+    (ties by key); weights sum to 1. Missing sector/country/currency are grouped as "Unknown".
+    Every list is empty when the total value is zero.
+    """
+    dimensions = {"holding": "symbol", "sector": "sector", "country": "country", "currency": "currency"}
+    total = sum((row["value_base"] for row in rows), ZERO)
+    if not total:
+        return {name: [] for name in dimensions}
+    return {name: _group(rows, column, total) for name, column in dimensions.items()}
+
+
+# --- replay steps -------------------------------------------------------------------------
+
+
+def _buy(pos: Position, txn: Txn) -> None:
+    # The commission is part of what the shares cost, so it goes into the lot (and into fees paid).
+    cost_local = txn.amount + txn.fee
+    pos.lots.append(Lot(txn.day, txn.quantity, cost_local, cost_local * txn.fx))
+    _add_fee(pos, txn)
+
+
+def _sell(pos: Position, txn: Txn) -> None:
+    if txn.quantity > pos.quantity:
+        raise OversellError(txn.symbol, txn.day, pos.quantity, txn.quantity)
+    cost_local, cost_base = _consume_fifo(pos, txn.quantity)
+    proceeds_local = txn.amount - txn.fee
+    pos.realised_local += proceeds_local - cost_local
+    # Proceeds are converted at the sell-date rate and the lots at their buy-date rates, so
+    # realised_base includes the currency gain or loss over the holding period.
+    pos.realised_base += proceeds_local * txn.fx - cost_base
+    _add_fee(pos, txn)
+
+
+def _dividend(pos: Position, txn: Txn) -> None:
+    pos.dividends_local += txn.amount
+    pos.dividends_base += txn.amount * txn.fx
+    _add_fee(pos, txn)  # e.g. a handling charge booked on the dividend row
+
+
+def _fee(pos: Position, txn: Txn) -> None:
+    pos.fees_local += txn.amount
+    pos.fees_base += txn.amount * txn.fx
+    _add_fee(pos, txn)
+
+
+_APPLY = {"buy": _buy, "sell": _sell, "dividend": _dividend, "fee": _fee}
+
+
+def _add_fee(pos: Position, txn: Txn) -> None:
+    pos.fees_local += txn.fee
+    pos.fees_base += txn.fee * txn.fx
+
+
+def _consume_fifo(pos: Position, quantity: Decimal) -> tuple[Decimal, Decimal]:
+    """Remove `quantity` shares from the oldest lots; return the (local, base) cost removed."""
+    cost_local = cost_base = ZERO
+    remaining = quantity
+    while remaining > 0:
+        lot = pos.lots[0]
+        if lot.quantity <= remaining:
+            pos.lots.pop(0)
+            remaining -= lot.quantity
+            cost_local += lot.cost_local
+            cost_base += lot.cost_base
+            continue
+        # Partial lot: take a pro-rata share of its cost and keep the rest by subtraction,
+        # so the lot's total cost is conserved exactly however the division rounds.
+        part_local = lot.cost_local * remaining / lot.quantity
+        part_base = lot.cost_base * remaining / lot.quantity
+        pos.lots[0] = replace(lot, quantity=lot.quantity - remaining,
+                              cost_local=lot.cost_local - part_local, cost_base=lot.cost_base - part_base)
+        cost_local += part_local
+        cost_base += part_base
+        remaining = ZERO
+    return cost_local, cost_base
+
+
+def _refresh(pos: Position) -> None:
+    """Recompute the derived totals from the open lots (cheap: a position has few lots)."""
+    pos.quantity = sum((lot.quantity for lot in pos.lots), ZERO)
+    pos.cost_basis_local = sum((lot.cost_local for lot in pos.lots), ZERO)
+    pos.cost_basis_base = sum((lot.cost_base for lot in pos.lots), ZERO)
+    pos.avg_cost = pos.cost_basis_local / pos.quantity if pos.quantity else None
+
+
+def _validate(txn: Txn) -> None:
+    if txn.kind not in KINDS:
+        raise ValueError(f"unknown transaction kind {txn.kind!r} (id {txn.id})")
+    if txn.kind in ("buy", "sell") and txn.quantity <= 0:
+        raise ValueError(f"{txn.kind} quantity must be positive (id {txn.id})")
+    if txn.fee < 0:
+        raise ValueError(f"fee must not be negative (id {txn.id})")
+    if txn.fx <= 0:
+        raise ValueError(f"fx rate must be positive (id {txn.id})")
+
+
+# --- valuation and allocation helpers ----------------------------------------------------------
+
+
+def _lot_price_effect(lot: Lot, price: Decimal, fx_now: Decimal) -> Decimal:
+    lot_fx = lot.cost_base / lot.cost_local if lot.cost_local else fx_now
+    return (price * lot.quantity - lot.cost_local) * lot_fx
+
+
+def _group(rows: list[dict[str, Any]], column: str, total: Decimal) -> list[dict[str, Any]]:
+    sums: dict[str, Decimal] = {}
+    for row in rows:
+        key = row.get(column) or UNKNOWN
+        sums[key] = sums.get(key, ZERO) + row["value_base"]
+    ordered = sorted(sums.items(), key=lambda item: (-item[1], item[0]))
+    return [{"key": key, "value": value, "weight": float(value / total)} for key, value in ordered]
+
+
+def _fmt(quantity: Decimal) -> str:
+    """Show a quantity without trailing zeros or exponent: 10.000 -> "10", 2.50 -> "2.5"."""
+    text = format(quantity, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -1,0 +1,203 @@
+"""Sync entry points for fundamentals, news and many symbols' closes at once.
+
+Each function serves what the cache holds and sends only the misses to the async core,
+all of them in one `run_sync` call that the client fans out under each provider's limits.
+A symbol whose fetch fails (or does not finish inside the time budget) is left out of a
+bulk answer instead of failing the whole call: the growth score treats it as missing.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+
+from app import aio
+from app.analysis.sentiment import score_news
+from app.extensions import db
+from app.market import bars as market_bars
+from app.market.service import chain_settings, client_on_loop, market_cache, utc_today
+from app.market.types import MarketError, ProviderUnavailableError
+from app.models import PriceBar
+
+log = structlog.get_logger(__name__)
+NEWS_LIMIT = 20
+
+
+def profile_for(symbol: str) -> dict[str, Any]:
+    """Return one company's fundamentals (`stale` when served from the last good copy); raises MarketError."""
+    found, errors = _bulk("profile", [symbol], lambda c, s: c.fetch_profile(s), _profile_payload)
+    if symbol in found:
+        return found[symbol]
+    raise errors[symbol]
+
+
+def profiles_for(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Return fundamentals for many symbols; the ones no provider answered are left out."""
+    return _bulk("profile", list(symbols), lambda c, s: c.fetch_profile(s), _profile_payload)[0]
+
+
+def news_for(symbol: str) -> dict[str, Any]:
+    """Return `{items, sentiment, source, stale}` with a VADER score per headline; raises MarketError."""
+    found, errors = _bulk("news", [symbol], lambda c, s: c.fetch_news(s, NEWS_LIMIT), _news_payload)
+    if symbol in found:
+        return found[symbol]
+    raise errors[symbol]
+
+
+def sentiments_for(symbols: Iterable[str]) -> dict[str, float]:
+    """Return the aggregate news sentiment (-1..1) of every symbol whose news could be read."""
+    found = _bulk("news", list(symbols), lambda c, s: c.fetch_news(s, NEWS_LIMIT), _news_payload)[0]
+    return {s: n["sentiment"]["score"] for s, n in found.items() if n["sentiment"]["score"] is not None}
+
+
+def fx_rates(currencies: Iterable[str], quote: str, on: date | None = None) -> dict[str, float]:
+    """Return how many units of `quote` one unit of each currency buys (on a day, or now)."""
+    wanted = [c.upper() for c in dict.fromkeys(currencies) if c and c.upper() != quote.upper()]
+    day = on.isoformat() if on else "latest"
+    found = _bulk("fx", [f"{c}/{quote.upper()}/{day}" for c in wanted],
+                  lambda client, pair: client.fetch_fx(*pair.split("/")[:2], on),
+                  lambda rate: {"rate": rate.rate, "on": rate.on.isoformat(), "source": rate.source},
+                  ttl="history")[0]
+    rates = {key.split("/")[0]: value["rate"] for key, value in found.items()}
+    if quote:
+        rates[quote.upper()] = 1.0
+    return rates
+
+
+def closes_for(symbols: Iterable[str], start: date, end: date) -> dict[str, dict[str, list]]:
+    """Return `{symbol: {"d": [day ordinals], "c": [closes]}}` of closed days, oldest first.
+
+    Cached per symbol and day; the ranges never fetched are fetched for all symbols in
+    one call and persisted as `PriceBar`s, so scoring an index reads the database once.
+    """
+    wanted = list(dict.fromkeys(symbols))
+    end = min(end, utc_today())
+    cache = market_cache()
+    keys = {s: f"closes:{s}:{start.isoformat()}:{end.isoformat()}" for s in wanted}
+    hits = cache.get_many(keys.values())
+    out = {s: hits[k].value for s, k in keys.items() if k in hits}
+    missing = [s for s in wanted if s not in out]
+    if not missing:
+        return out
+    _fill_gaps(missing, start, end)
+    loaded = _read_closes(missing, start, end)
+    cache.set_many({keys[s]: loaded[s] for s in missing if loaded[s]["d"]}, "history")
+    out.update({s: loaded[s] for s in missing if loaded[s]["d"]})
+    return out
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _bulk(kind: str, symbols: list[str], fetch: Callable[[Any, str], Awaitable[Any]],
+          payload: Callable[[Any], dict[str, Any]], ttl: str | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, MarketError]]:
+    cache = market_cache()
+    keys = {s: f"{kind}:{s}" for s in dict.fromkeys(symbols)}
+    hits = cache.get_many(keys.values())
+    found = {s: {**hits[k].value, "stale": False} for s, k in keys.items() if k in hits and not hits[k].stale}
+    todo = [s for s in keys if s not in found]
+    if not todo:
+        return found, {}
+    names, settings = chain_settings()
+    budget = settings["MARKET_BUDGET_S"]
+    results = aio.run_sync(_gather_within(budget, names, settings, todo, fetch), timeout=budget + 2)
+    fresh = {s: payload(r) for s, r in results.items() if not isinstance(r, BaseException)}
+    if fresh:
+        cache.set_many({keys[s]: v for s, v in fresh.items()}, ttl or kind, keep_lastgood=True)
+    found.update({s: {**v, "stale": False} for s, v in fresh.items()})
+    errors: dict[str, MarketError] = {}
+    for symbol, result in results.items():
+        if not isinstance(result, BaseException):
+            continue
+        last = hits.get(keys[symbol]) or (None if isinstance(result, MarketError) and
+                                          result.code == "symbol_not_found" else cache.lastgood(keys[symbol]))
+        if last is not None:
+            found[symbol] = {**last.value, "stale": True}
+        else:
+            errors[symbol] = result if isinstance(result, MarketError) else ProviderUnavailableError(str(result))
+    return found, errors
+
+
+async def _gather_within(budget_s: float, names: tuple[str, ...], settings: Mapping[str, Any],
+                         symbols: list[str], fetch: Callable[[Any, str], Awaitable[Any]]) -> dict[str, Any]:
+    # One slow symbol must not sink the rest: whatever is unfinished at the budget is dropped.
+    client = client_on_loop(names, settings)
+    tasks = {s: asyncio.ensure_future(fetch(client, s)) for s in symbols}
+    done, pending = await asyncio.wait(tasks.values(), timeout=budget_s)
+    for task in pending:
+        task.cancel()
+    out: dict[str, Any] = {}
+    for symbol, task in tasks.items():
+        if task in done:
+            out[symbol] = task.exception() or task.result()
+        else:
+            out[symbol] = ProviderUnavailableError("the market-data providers did not answer in time",
+                                                   symbol=symbol)
+    if pending:
+        log.warning("bulk_fetch_over_budget", unfinished=len(pending), of=len(symbols))
+    return out
+
+
+def _profile_payload(profile: Any) -> dict[str, Any]:
+    out = asdict(profile)
+    out["as_of"] = profile.as_of.isoformat()
+    return out
+
+
+def _news_payload(items: list[Any]) -> dict[str, Any]:
+    rows = [{"headline": n.headline, "url": n.url, "published_at": n.published_at.isoformat(),
+             "publisher": n.publisher, "summary": n.summary} for n in items]
+    scored, aggregate = score_news(rows)
+    return {"items": scored, "sentiment": aggregate, "source": items[0].source if items else None}
+
+
+def _fill_gaps(symbols: list[str], start: date, end: date) -> None:
+    coverage = _coverages(symbols)
+    gaps = {s: market_bars.missing_ranges(coverage.get(s), start, end) for s in symbols}
+    gaps = {s: g for s, g in gaps.items() if g}
+    if not gaps:
+        return
+    names, settings = chain_settings()
+    budget = settings["MARKET_BUDGET_S"]
+
+    async def fetch(client: Any, symbol: str) -> list[Any]:
+        chunks = await asyncio.gather(*(client.fetch_history(symbol, a, b) for a, b in gaps[symbol]))
+        return [bar for chunk in chunks for bar in chunk]
+
+    results = aio.run_sync(_gather_within(budget, names, settings, list(gaps), fetch), timeout=budget + 2)
+    for symbol, bars in results.items():
+        if isinstance(bars, BaseException):
+            continue
+        market_bars.persist(symbol, bars, source=names[0] if len(names) == 1 else "chain", commit=False)
+        covered = coverage.get(symbol)
+        lo = min([start] + ([covered[0]] if covered else []))
+        hi = max([end] + ([covered[1]] if covered else []))
+        market_bars.remember_coverage(symbol, lo, hi)
+    db.session.commit()
+
+
+def _coverages(symbols: list[str]) -> dict[str, tuple[date, date]]:
+    found = market_bars.cached_coverages(symbols)
+    rest = [s for s in symbols if s not in found]
+    for i in range(0, len(rest), 500):
+        rows = db.session.execute(select(PriceBar.symbol, func.min(PriceBar.day), func.max(PriceBar.day))
+                                  .where(PriceBar.symbol.in_(rest[i:i + 500])).group_by(PriceBar.symbol)).all()
+        found.update({symbol: (lo, hi) for symbol, lo, hi in rows})
+    return found
+
+
+def _read_closes(symbols: list[str], start: date, end: date) -> dict[str, dict[str, list]]:
+    out: dict[str, dict[str, list]] = {s: {"d": [], "c": []} for s in symbols}
+    for i in range(0, len(symbols), 500):
+        rows = db.session.execute(select(PriceBar.symbol, PriceBar.day, PriceBar.close)
+                                  .where(PriceBar.symbol.in_(symbols[i:i + 500]), PriceBar.day >= start,
+                                         PriceBar.day <= end).order_by(PriceBar.symbol, PriceBar.day))
+        for symbol, day, close in rows:
+            series = out[symbol]
+            series["d"].append(day.toordinal())
+            series["c"].append(float(close))
+    return out

@@ -1,0 +1,1 @@
+"""Rankings and the screener over the growth score."""

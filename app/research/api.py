@@ -1,0 +1,27 @@
+"""The rankings and screener JSON API."""
+from __future__ import annotations
+
+from flask_jwt_extended import jwt_required
+from flask_smorest import Blueprint
+
+from app.research import schemas, services
+
+bp = Blueprint("research_api", __name__, url_prefix="/api/v1", description="Growth-score rankings and the screener")
+
+
+@bp.get("/rankings/growth")
+@jwt_required()
+@bp.arguments(schemas.RankingArgs, location="query")
+@bp.response(200, schemas.RankingsSchema)
+def growth_rankings(args):
+    """Return the top stocks of an index or a country (or of every stock) by growth score."""
+    return services.rankings(args.get("index"), args.get("country"), args["limit"])
+
+
+@bp.get("/screener")
+@jwt_required()
+@bp.arguments(schemas.ScreenerArgs, location="query")
+@bp.response(200, schemas.ScreenerSchema)
+def screener(args):
+    """Return the stocks that pass every filter, sorted stably (ties by symbol)."""
+    return services.screen(args)

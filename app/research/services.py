@@ -1,0 +1,190 @@
+"""Growth scores per universe (an index, a country or every stock), rankings and the screener."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from app.analysis.score import WEIGHTS, build_inputs, growth_scores
+from app.cache import cached
+from app.extensions import db
+from app.market.research import closes_for, fx_rates, profiles_for, sentiments_for
+from app.market.service import chain_settings, utc_today
+from app.models import IndexMembership, Stock
+from app.ops.errors import APIError, validation_error
+from app.stocks.services import canonical
+from app.universe import INDEX_NAMES
+
+# Enough calendar days for a 12-month return and a 200-day average.
+HISTORY_DAYS = 400
+# The universe a single stock is compared in: its first home index from this list.
+PREFERRED_INDICES = ("DAX", "MDAX", "SDAX", "S&P 500", "NASDAQ 100", "FTSE 100", "CAC 40", "NIKKEI 225")
+SCREEN_SORTS = ("score", "symbol", "name", "pe_ratio", "market_cap_usd", "dividend_yield")
+
+
+@dataclass(frozen=True)
+class Universe:
+    """The set of stocks scores are compared within."""
+
+    kind: str  # "index" | "country" | "all"
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Return a display name ("DAX", "Germany", "All stocks")."""
+        return self.name or "All stocks"
+
+    @property
+    def key(self) -> str:
+        """Return the cache key part."""
+        return f"{self.kind}:{self.name or '*'}"
+
+
+def resolve_universe(index: str | None = None, country: str | None = None) -> Universe:
+    """Return the named universe; 400 naming the allowed values for an unknown index or country."""
+    if index and country:
+        raise validation_error({"index": ["Give an index or a country, not both."]})
+    if index:
+        match = {name.lower(): name for name in INDEX_NAMES}.get(index.strip().lower())
+        if match is None:
+            raise validation_error({"index": [f"Unknown index. Allowed: {', '.join(INDEX_NAMES)}."]})
+        return Universe("index", match)
+    if country:
+        match = {name.lower(): name for name in countries()}.get(country.strip().lower())
+        if match is None:
+            raise validation_error({"country": [f"Unknown country. Allowed: {', '.join(countries())}."]})
+        return Universe("country", match)
+    return Universe("all")
+
+
+def countries() -> list[str]:
+    """Return every country in the universe, sorted."""
+    return sorted(c for c in db.session.scalars(select(Stock.country).distinct()) if c)
+
+
+def home_universe(symbol: str) -> Universe:
+    """Return the index a stock is compared in by default."""
+    indices = set(db.session.scalars(select(IndexMembership.index_name).join(Stock)
+                                     .where(Stock.symbol == symbol)))
+    for name in PREFERRED_INDICES + INDEX_NAMES:
+        if name in indices:
+            return Universe("index", name)
+    return Universe("all")
+
+
+def members(universe: Universe) -> list[dict[str, Any]]:
+    """Return `{symbol, name, sector, country, currency}` of every stock in the universe."""
+    query = select(Stock.symbol, Stock.name, Stock.sector, Stock.country, Stock.currency).order_by(Stock.symbol)
+    if universe.kind == "index":
+        query = query.join(IndexMembership).where(IndexMembership.index_name == universe.name)
+    elif universe.kind == "country":
+        query = query.where(Stock.country == universe.name)
+    return [dict(row._mapping) for row in db.session.execute(query)]
+
+
+@cached("score", key=lambda universe: f"scores:{universe.key}", name="scores")
+def score_table(universe: Universe) -> dict[str, Any]:
+    """Return every member's score, best first, computed in one pass and cached for 5 minutes."""
+    return compute_scores(universe)
+
+
+def compute_scores(universe: Universe) -> dict[str, Any]:
+    """Fetch (or read cached) history, fundamentals and news for a universe and score it."""
+    rows = members(universe)
+    symbols = [r["symbol"] for r in rows]
+    today = utc_today()
+    closes = closes_for(symbols, today - timedelta(days=HISTORY_DAYS), today)
+    profiles = profiles_for(symbols)
+    sentiments = sentiments_for(symbols)
+    inputs = build_inputs(symbols, closes, profiles, sentiments, {r["symbol"]: r["sector"] for r in rows})
+    by_symbol = {r["symbol"]: r for r in rows}
+    items = [{**s, "name": by_symbol[s["symbol"]]["name"]} for s in growth_scores(inputs)]
+    items.sort(key=lambda item: (-item["score"], item["symbol"]))
+    for rank, item in enumerate(items, start=1):
+        item["rank"] = rank
+    return {"universe": universe.label, "weights": WEIGHTS, "as_of": datetime.now(timezone.utc).isoformat(),
+            "simulated": _simulated(), "count": len(items), "items": items}
+
+
+def stock_score(symbol: str, index: str | None = None, country: str | None = None) -> dict[str, Any]:
+    """Return one stock's score within its home index (or the universe asked for)."""
+    symbol = canonical(symbol)
+    universe = resolve_universe(index, country) if index or country else home_universe(symbol)
+    table = score_table(universe)
+    for item in table["items"]:
+        if item["symbol"] == symbol:
+            return {**item, "universe": table["universe"], "of": table["count"], "weights": table["weights"],
+                    "as_of": table["as_of"], "simulated": table["simulated"]}
+    raise APIError(404, f"{symbol} is not part of {universe.label}; compare it within an index it belongs to.",
+                   code="not_in_universe")
+
+
+def rankings(index: str | None, country: str | None, limit: int) -> dict[str, Any]:
+    """Return the top stocks of a universe by growth score."""
+    table = score_table(resolve_universe(index, country))
+    return {**{k: table[k] for k in ("universe", "weights", "as_of", "simulated", "count")},
+            "items": table["items"][:limit]}
+
+
+def screen(filters: dict[str, Any]) -> dict[str, Any]:
+    """Return the stocks of a universe that pass every filter, sorted stably (ties by symbol)."""
+    universe = resolve_universe(filters.get("index"), filters.get("country"))
+    table = score_table(universe)
+    rows = {r["symbol"]: r for r in members(universe)}
+    profiles = profiles_for(rows)
+    rates = fx_rates({r["currency"] for r in rows.values()}, "USD")
+    results = []
+    for item in table["items"]:
+        row, profile = rows[item["symbol"]], profiles.get(item["symbol"], {})
+        cap, rate = profile.get("market_cap"), rates.get(row["currency"])
+        result = {"symbol": item["symbol"], "name": row["name"], "sector": row["sector"],
+                  "country": row["country"], "currency": row["currency"], "score": item["score"],
+                  "confidence": item["confidence"], "pe_ratio": profile.get("pe_ratio"),
+                  "market_cap": cap, "market_cap_usd": cap * rate if cap is not None and rate else None,
+                  "dividend_yield": profile.get("dividend_yield")}
+        if _passes(result, filters):
+            results.append(result)
+    sort = filters.get("sort") or "-score"
+    field, descending = sort.lstrip("-"), sort.startswith("-")
+    results.sort(key=lambda r: r["symbol"])  # the tie-break; Python's sort is stable
+    known = [r for r in results if r[field] is not None]
+    known.sort(key=lambda r: r[field], reverse=descending)
+    results = known + [r for r in results if r[field] is None]  # unknown values last, either way
+    limit = filters.get("limit") or 50
+    return {"universe": table["universe"], "as_of": table["as_of"], "simulated": table["simulated"],
+            "count": len(results), "sort": sort, "items": results[:limit]}
+
+
+def refresh_scores(universes: list[Universe]) -> list[dict[str, Any]]:
+    """Recompute and cache the scores of each universe; returns `{universe, count, seconds}`."""
+    out = []
+    for universe in universes:
+        started = datetime.now(timezone.utc)
+        score_table.invalidate(universe)
+        table = score_table(universe)
+        out.append({"universe": universe.label, "count": table["count"],
+                    "seconds": round((datetime.now(timezone.utc) - started).total_seconds(), 2)})
+    return out
+
+
+def _passes(row: dict[str, Any], filters: dict[str, Any]) -> bool:
+    checks = (("sector", lambda v, f: (v or "").lower() == f.lower()),
+              ("pe_max", lambda v, f: v is not None and 0 < v <= f, "pe_ratio"),
+              ("market_cap_min", lambda v, f: v is not None and v >= f, "market_cap_usd"),
+              ("dividend_yield_min", lambda v, f: v is not None and v >= f, "dividend_yield"),
+              ("score_min", lambda v, f: v is not None and v >= f, "score"))
+    for check in checks:
+        name, test = check[0], check[1]
+        wanted = filters.get(name)
+        if wanted is None or (isinstance(wanted, float) and math.isnan(wanted)):
+            continue
+        if not test(row[check[2] if len(check) > 2 else name], wanted):
+            return False
+    return True
+
+
+def _simulated() -> bool:
+    return chain_settings()[0][0] == "demo"
