@@ -36,13 +36,16 @@ def register_blueprints(app: Flask) -> None:
     from app.dashboard import pages as dashboard_pages
     from app.extensions import api, csrf
     from app.ops import health
-    from app.research import api as research_api
-    from app.stocks import api as stocks_api
+    from app.research import api as research_api, pages as research_pages
+    from app.stocks import api as stocks_api, pages as stock_pages
+    from app.watchlist import api as watchlist_api, pages as watchlist_pages
 
     app.register_blueprint(health.bp)
     app.register_blueprint(dashboard_pages.bp)
     app.register_blueprint(auth_pages.bp)
-    for blueprint in (auth_api.bp, stocks_api.bp, research_api.bp):
+    for pages in (stock_pages, research_pages, watchlist_pages):
+        app.register_blueprint(pages.bp)
+    for blueprint in (auth_api.bp, stocks_api.bp, research_api.bp, watchlist_api.bp):
         csrf.exempt(blueprint)  # the JSON API authenticates with bearer tokens, not cookies
         api.register_blueprint(blueprint)
 

@@ -169,6 +169,20 @@ def auth(client: FlaskClient) -> dict[str, Any]:
     return register_api(client)
 
 
+def login_page(client: FlaskClient, email: str, password: str = PASSWORD) -> None:
+    """Log `client` in through the log-in form (a session cookie, as a browser would)."""
+    token = csrf_token(client, "/login")
+    response = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+
+
+@pytest.fixture
+def page_user(client: FlaskClient, auth: dict[str, Any]) -> dict[str, Any]:
+    """A registered user, logged in to the pages of `client` (and holding API tokens too)."""
+    login_page(client, auth["email"])
+    return auth
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """In CI the real servers are required: fail loudly instead of skipping."""
     if os.environ.get("CI") and not (TEST_DATABASE_URL and TEST_REDIS_URL):

@@ -1,0 +1,1 @@
+"""Watchlists: named lists of symbols a user follows."""

@@ -1,0 +1,112 @@
+"""The watchlist page and its forms (create, rename, delete, add, remove, move)."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from app.ops.errors import APIError
+from app.watchlist import services
+
+bp = Blueprint("watchlist", __name__, url_prefix="/watchlist")
+
+
+@bp.get("")
+@login_required
+def index():
+    """Show one watchlist (the first by default) with live-ready prices, day range and growth score."""
+    lists = services.watchlists(current_user.id)
+    selected = next((w for w in lists if str(w.id) == request.args.get("id")), lists[0] if lists else None)
+    data, error = None, None
+    if selected is not None:
+        try:
+            data = services.watchlist_quotes(current_user.id, selected.id)
+        except APIError as exc:
+            error = exc.message
+    symbols = [item.symbol for item in selected.items] if selected else []
+    return render_template("watchlist/index.html", lists=lists, selected=selected, data=data, error=error,
+                           names=services.names_of(symbols))
+
+
+@bp.post("")
+@login_required
+def create():
+    """Create a watchlist from the form."""
+    return _act(lambda: services.create_watchlist(current_user.id, request.form.get("name", "")),
+                "Watchlist created.", select_new=True)
+
+
+@bp.post("/<int:watchlist_id>/rename")
+@login_required
+def rename(watchlist_id: int):
+    """Rename a watchlist."""
+    return _act(lambda: services.update_watchlist(current_user.id, watchlist_id, name=request.form.get("name", "")),
+                "Watchlist renamed.", watchlist_id)
+
+
+@bp.post("/<int:watchlist_id>/delete")
+@login_required
+def delete(watchlist_id: int):
+    """Delete a watchlist."""
+    return _act(lambda: services.delete_watchlist(current_user.id, watchlist_id), "Watchlist deleted.")
+
+
+@bp.post("/<int:watchlist_id>/items")
+@login_required
+def add(watchlist_id: int):
+    """Add a symbol; returns to the page the form was on when it says so."""
+    symbol = request.form.get("symbol", "")
+    return _act(lambda: services.add_item(current_user.id, watchlist_id, symbol),
+                f"{symbol.strip().upper()[:24]} added to the watchlist.", watchlist_id,
+                back=request.form.get("back") == "stock")
+
+
+@bp.post("/add")
+@login_required
+def add_selected():
+    """Add a symbol to the watchlist picked in the form (the stock page's control)."""
+    try:
+        watchlist_id = int(request.form.get("watchlist", ""))
+    except ValueError:
+        flash("Pick a watchlist.", "error")
+        return redirect(url_for("watchlist.index"))
+    return add(watchlist_id)
+
+
+@bp.post("/<int:watchlist_id>/items/<string:symbol>/remove")
+@login_required
+def remove(watchlist_id: int, symbol: str):
+    """Remove a symbol."""
+    return _act(lambda: services.remove_item(current_user.id, watchlist_id, symbol),
+                f"{symbol[:24]} removed.", watchlist_id)
+
+
+@bp.post("/<int:watchlist_id>/items/<string:symbol>/move")
+@login_required
+def move(watchlist_id: int, symbol: str):
+    """Move a symbol one place up or down."""
+    def run() -> None:
+        order = [item.symbol for item in services.get_watchlist(current_user.id, watchlist_id).items]
+        if symbol in order:
+            i = order.index(symbol)
+            j = i - 1 if request.form.get("direction") == "up" else i + 1
+            if 0 <= j < len(order):
+                order[i], order[j] = order[j], order[i]
+        services.update_watchlist(current_user.id, watchlist_id, order=order)
+    return _act(run, None, watchlist_id)
+
+
+def _act(action, message: str | None, watchlist_id: int | None = None, *, select_new: bool = False,
+         back: bool = False):
+    try:
+        result = action()
+    except APIError as exc:
+        flash(exc.message if not exc.details.get("fields") else
+              " ".join(m for msgs in exc.details["fields"].values() for m in msgs), "error")
+    else:
+        if message:
+            flash(message, "success")
+        if select_new:
+            watchlist_id = result.id
+    if back and request.form.get("symbol"):
+        return redirect(url_for("stocks.detail", symbol=request.form["symbol"].strip().upper()[:24]))
+    return redirect(url_for("watchlist.index", id=watchlist_id) if watchlist_id else url_for("watchlist.index"))

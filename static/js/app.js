@@ -1,0 +1,53 @@
+// Site-wide behaviour: the navigation's search box suggests stocks as you type.
+(function () {
+  "use strict";
+  const input = document.querySelector("[data-suggest-url]");
+  if (!input) return;
+  const list = document.getElementById(input.getAttribute("aria-controls"));
+  let timer = null;
+  let last = "";
+
+  input.addEventListener("input", function () {
+    const q = input.value.trim();
+    clearTimeout(timer);
+    if (!q) { hide(); last = ""; return; }
+    if (q === last) return;
+    timer = setTimeout(function () { suggest(q); }, 120);
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") hide();
+    if (event.key === "ArrowDown" && !list.hidden) {
+      const first = list.querySelector("a");
+      if (first) { event.preventDefault(); first.focus(); }
+    }
+  });
+  document.addEventListener("click", function (event) {
+    if (!list.contains(event.target) && event.target !== input) hide();
+  });
+
+  function hide() { list.hidden = true; }
+
+  function suggest(q) {
+    last = q;
+    fetch(input.dataset.suggestUrl + "?q=" + encodeURIComponent(q), {headers: {Accept: "application/json"}})
+      .then(function (r) { return r.ok ? r.json() : {results: []}; })
+      .then(function (data) {
+        if (q !== last) return;  // a newer query is on its way
+        list.replaceChildren();
+        data.results.forEach(function (hit) {
+          const item = document.createElement("li");
+          const link = document.createElement("a");
+          link.href = "/stocks/" + encodeURIComponent(hit.symbol);
+          link.setAttribute("role", "option");
+          link.dataset.symbol = hit.symbol;
+          const symbol = document.createElement("strong");
+          symbol.textContent = hit.symbol;
+          link.append(symbol, " " + hit.name + " · " + hit.exchange);
+          item.appendChild(link);
+          list.appendChild(item);
+        });
+        list.hidden = data.results.length === 0;
+      })
+      .catch(function () { hide(); /* suggestions are a convenience; the form still submits */ });
+  }
+})();
