@@ -93,7 +93,11 @@ def score_table(universe: Universe) -> dict[str, Any]:
 
 def compute_scores(universe: Universe) -> dict[str, Any]:
     """Fetch (or read cached) history, fundamentals and news for a universe and score it."""
-    rows = members(universe)
+    return score_rows(members(universe), universe.label)
+
+
+def score_rows(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    """Score the given stocks (`members()` rows) against each other, best first."""
     symbols = [r["symbol"] for r in rows]
     today = utc_today()
     closes = closes_for(symbols, today - timedelta(days=HISTORY_DAYS), today)
@@ -105,7 +109,7 @@ def compute_scores(universe: Universe) -> dict[str, Any]:
     items.sort(key=lambda item: (-item["score"], item["symbol"]))
     for rank, item in enumerate(items, start=1):
         item["rank"] = rank
-    return {"universe": universe.label, "weights": WEIGHTS, "as_of": datetime.now(timezone.utc).isoformat(),
+    return {"universe": label, "weights": WEIGHTS, "as_of": datetime.now(timezone.utc).isoformat(),
             "simulated": _simulated(), "count": len(items), "items": items}
 
 
