@@ -32,10 +32,12 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
 def register_blueprints(app: Flask) -> None:
     """Mount the page and API blueprints of every feature."""
     from app.auth import tokens as _tokens  # noqa: F401 - registers the session and JWT loaders
+    from app.alerts import api as alerts_api, pages as alerts_pages
     from app.auth import api as auth_api, pages as auth_pages
     from app.dashboard import pages as dashboard_pages
     from app.extensions import api, csrf
     from app.ops import health
+    from app.portfolio import api as portfolio_api, pages as portfolio_pages
     from app.research import api as research_api, pages as research_pages
     from app.stocks import api as stocks_api, pages as stock_pages
     from app.watchlist import api as watchlist_api, pages as watchlist_pages
@@ -43,9 +45,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(dashboard_pages.bp)
     app.register_blueprint(auth_pages.bp)
-    for pages in (stock_pages, research_pages, watchlist_pages):
+    for pages in (stock_pages, research_pages, watchlist_pages, portfolio_pages, alerts_pages):
         app.register_blueprint(pages.bp)
-    for blueprint in (auth_api.bp, stocks_api.bp, research_api.bp, watchlist_api.bp):
+    for blueprint in (auth_api.bp, stocks_api.bp, research_api.bp, watchlist_api.bp,
+                      portfolio_api.bp, alerts_api.bp):
         csrf.exempt(blueprint)  # the JSON API authenticates with bearer tokens, not cookies
         api.register_blueprint(blueprint)
 

@@ -115,6 +115,11 @@ class MarketClient:
         """Return the exchange rate base→quote."""
         return await self._coalesced(("fx", base, quote, on), lambda p: p.fx_rate(base, quote, on), caps.FX, None)
 
+    async def fetch_fx_history(self, base: str, quote: str, start: date, end: date) -> dict[date, float]:
+        """Return the daily rate base→quote from start to end."""
+        return await self._coalesced(("fx-history", base, quote, start, end),
+                                     lambda p: p.fx_history(base, quote, start, end), caps.FX, None)
+
     def circuit_states(self) -> dict[str, str]:
         """Return each provider's circuit state."""
         return {lane.provider.name: lane.breaker.state for lane in self._lanes}

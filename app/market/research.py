@@ -69,6 +69,27 @@ def fx_rates(currencies: Iterable[str], quote: str, on: date | None = None) -> d
     return rates
 
 
+def fx_history_for(currencies: Iterable[str], quote: str, start: date, end: date) -> dict[str, dict[date, float]]:
+    """Return each currency's daily rate to `quote` from start to end (1.0 for `quote` itself).
+
+    Raises MarketError when a rate no provider could give is needed: values in a base
+    currency must never be silently wrong.
+    """
+    quote = quote.upper()
+    wanted = [c.upper() for c in dict.fromkeys(currencies) if c and c.upper() != quote]
+    end = min(end, utc_today())
+    pairs = [f"{c}/{quote}/{start.isoformat()}/{end.isoformat()}" for c in wanted]
+    found, errors = _bulk("fxh", pairs, lambda client, pair: client.fetch_fx_history(
+        *pair.split("/")[:2], start, end), lambda series: {"d": [d.toordinal() for d in sorted(series)],
+                                                          "r": [series[d] for d in sorted(series)]},
+        ttl="history")
+    if errors:
+        raise next(iter(errors.values()))
+    out = {pair.split("/")[0]: {date.fromordinal(d): r for d, r in zip(v["d"], v["r"])} for pair, v in found.items()}
+    out[quote] = {}
+    return out
+
+
 def closes_for(symbols: Iterable[str], start: date, end: date) -> dict[str, dict[str, list]]:
     """Return `{symbol: {"d": [day ordinals], "c": [closes]}}` of closed days, oldest first.
 

@@ -58,6 +58,10 @@ class Provider(abc.ABC):
         """Return the exchange rate base→quote (latest when `on` is None)."""
         raise NotImplementedError
 
+    async def fx_history(self, base: str, quote: str, start: date, end: date) -> dict[date, float]:
+        """Return the daily rate base→quote from `start` to `end` (days the provider has)."""
+        raise NotImplementedError
+
     async def search(self, query: str, limit: int = 10) -> list[SearchHit]:
         """Return symbols matching the query."""
         raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Price alerts: above / below, stop-loss and take-profit."""

@@ -1,0 +1,75 @@
+"""The alerts page."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from app.alerts import services
+from app.ops.errors import APIError
+
+bp = Blueprint("alerts", __name__, url_prefix="/alerts")
+
+
+@bp.get("")
+@login_required
+def index():
+    """List the user's alerts (checked against current prices first) with a form to add one."""
+    for alert in services.check_user_alerts(current_user.id):
+        flash(f"Alert: {alert['symbol']} {alert['kind'].replace('_', ' ')} {alert['threshold']} "
+              f"fired at {alert['triggered_price']}.", "info")
+    return render_template("alerts/index.html", alerts=services.alerts(current_user.id), kinds=services.KINDS)
+
+
+@bp.post("")
+@login_required
+def create():
+    """Create an alert from the form: a price, or a % from cost for stop-loss / take-profit."""
+    form = request.form
+    try:
+        threshold = _decimal(form.get("threshold"), "threshold")
+        pct = _decimal(form.get("threshold_pct"), "threshold_pct")
+        services.create_alert(current_user.id, form.get("symbol", ""), form.get("kind", ""), threshold, pct)
+        flash("Alert set.", "success")
+    except APIError as exc:
+        flash(" ".join(f"{k}: {' '.join(v)}" for k, v in exc.details.get("fields", {}).items()) or exc.message,
+              "error")
+    return redirect(url_for("alerts.index"))
+
+
+@bp.post("/<int:alert_id>/delete")
+@login_required
+def delete(alert_id: int):
+    """Delete an alert."""
+    try:
+        services.delete_alert(current_user.id, alert_id)
+        flash("Alert deleted.", "success")
+    except APIError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("alerts.index"))
+
+
+@bp.post("/<int:alert_id>/rearm")
+@login_required
+def rearm(alert_id: int):
+    """Re-arm a fired alert."""
+    try:
+        services.rearm_alert(current_user.id, alert_id)
+        flash("Alert re-armed.", "success")
+    except APIError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("alerts.index"))
+
+
+def _decimal(value: str | None, name: str) -> Decimal | None:
+    if not value or not value.strip():
+        return None
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        raise APIError(400, "Invalid number.", code="validation_error",
+                       details={"fields": {name: ["Enter a number."]}}) from None
+    if not number.is_finite():
+        raise APIError(400, "Invalid number.", code="validation_error", details={"fields": {name: ["Enter a number."]}})
+    return number

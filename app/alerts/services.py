@@ -1,0 +1,122 @@
+"""Alert services: create, list, delete, re-arm, and evaluate against new quotes.
+
+`evaluate` is the one place alerts fire; page loads call it through `check_user_alerts`
+and the live streamer calls it with every batch of new quotes. An alert fires once: the
+UPDATE only matches while it is active, so two processes seeing the same quote cannot
+both fire it.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from app.analysis import alerts as rules
+from app.analysis import portfolio as pm
+from app.extensions import db
+from app.market.service import quotes_for
+from app.models import Alert
+from app.models.types import utcnow
+from app.ops.errors import APIError, validation_error
+from app.stocks.services import canonical
+
+KINDS = ("above", "below", "stop_loss", "take_profit")
+MAX_ALERTS = 200
+
+
+def alerts(user_id: int) -> list[Alert]:
+    """Return the user's alerts, newest first."""
+    return list(db.session.scalars(select(Alert).where(Alert.user_id == user_id).order_by(Alert.id.desc())))
+
+
+def get_alert(user_id: int, alert_id: int) -> Alert:
+    """Return one of the user's alerts, or a 404 (also for another user's id)."""
+    found = db.session.scalar(select(Alert).where(Alert.id == alert_id, Alert.user_id == user_id))
+    if found is None:
+        raise APIError(404, "No such alert.", code="not_found")
+    return found
+
+
+def create_alert(user_id: int, symbol: str, kind: str, threshold: Decimal | None = None,
+                 threshold_pct: Decimal | None = None) -> Alert:
+    """Create an alert at a price, or for stop-loss / take-profit at a % from the holding's average cost."""
+    symbol = canonical(symbol)
+    if kind not in KINDS:
+        raise validation_error({"kind": [f"Must be one of: {', '.join(KINDS)}."]})
+    if (threshold is None) == (threshold_pct is None):
+        raise validation_error({"threshold": ["Give a price threshold or a threshold_pct (not both)."]})
+    if threshold_pct is not None:
+        if kind not in ("stop_loss", "take_profit"):
+            raise validation_error({"threshold_pct": ["A % from cost only applies to stop_loss and take_profit."]})
+        if not (0 < threshold_pct < 100 if kind == "stop_loss" else 0 < threshold_pct <= 1000):
+            raise validation_error({"threshold_pct": ["Must be between 0 and 100 for a stop-loss, "
+                                                      "0 and 1000 for a take-profit."]})
+        threshold = rules.threshold_from_cost(kind, _average_cost(user_id, symbol), threshold_pct)
+    if threshold <= 0:
+        raise validation_error({"threshold": ["Must be greater than 0."]})
+    count = db.session.scalar(select(func.count(Alert.id)).where(Alert.user_id == user_id)) or 0
+    if count >= MAX_ALERTS:
+        raise APIError(409, f"At most {MAX_ALERTS} alerts per account.", code="limit_reached")
+    alert = Alert(user_id=user_id, symbol=symbol, kind=kind, threshold=threshold.quantize(Decimal("0.0001")),
+                  threshold_pct=threshold_pct)
+    db.session.add(alert)
+    db.session.commit()
+    return alert
+
+
+def delete_alert(user_id: int, alert_id: int) -> None:
+    """Delete an alert."""
+    db.session.delete(get_alert(user_id, alert_id))
+    db.session.commit()
+
+
+def rearm_alert(user_id: int, alert_id: int) -> Alert:
+    """Make a fired alert active again."""
+    alert = get_alert(user_id, alert_id)
+    alert.active, alert.triggered_at, alert.triggered_price = True, None, None
+    db.session.commit()
+    return alert
+
+
+def evaluate(prices: Mapping[str, Any], user_id: int | None = None) -> list[dict[str, Any]]:
+    """Fire every active alert (of one user, or everyone's) that the given prices meet; return those fired."""
+    if not prices:
+        return []
+    query = select(Alert).where(Alert.active.is_(True), Alert.symbol.in_(list(prices)))
+    if user_id is not None:
+        query = query.where(Alert.user_id == user_id)
+    fired = []
+    for alert in db.session.scalars(query).all():
+        price = Decimal(str(prices[alert.symbol]))
+        if not rules.is_triggered(alert.kind, Decimal(alert.threshold), price):
+            continue
+        now = utcnow()
+        result = db.session.execute(update(Alert).where(Alert.id == alert.id, Alert.active.is_(True))
+                                    .values(active=False, triggered_at=now, triggered_price=price))
+        if result.rowcount == 1:
+            fired.append({"id": alert.id, "user_id": alert.user_id, "symbol": alert.symbol, "kind": alert.kind,
+                          "threshold": str(alert.threshold), "triggered_price": str(price),
+                          "triggered_at": now.isoformat()})
+    db.session.commit()
+    return fired
+
+
+def check_user_alerts(user_id: int) -> list[dict[str, Any]]:
+    """Price the symbols of the user's active alerts (one batch call) and fire what they meet."""
+    symbols = list(db.session.scalars(select(Alert.symbol).where(Alert.user_id == user_id,
+                                                                 Alert.active.is_(True)).distinct()))
+    if not symbols:
+        return []
+    quotes = quotes_for(symbols)["quotes"]
+    return evaluate({s: q["price"] for s, q in quotes.items() if not q.get("stale")}, user_id)
+
+
+def _average_cost(user_id: int, symbol: str) -> Decimal:
+    from app.portfolio.services import transactions, _txns
+    position = pm.replay(_txns([t for t in transactions(user_id) if t.symbol == symbol], {})).get(symbol)
+    if position is None or not position.quantity:
+        raise APIError(422, f"You hold no {symbol}: a % from cost needs a holding. Give a price instead.",
+                       code="no_holding")
+    return position.avg_cost

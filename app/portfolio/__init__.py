@@ -1,0 +1,1 @@
+"""The portfolio: transactions, holdings, performance, allocation, CSV import and export."""

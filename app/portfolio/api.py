@@ -1,0 +1,106 @@
+"""The portfolio JSON API."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Response, request
+from flask_jwt_extended import current_user, jwt_required
+from flask_smorest import Blueprint
+
+from app.ops.errors import validation_error
+from app.portfolio import csvio, schemas, services
+
+bp = Blueprint("portfolio_api", __name__, url_prefix="/api/v1/portfolio", description="Portfolio")
+
+
+@bp.get("")
+@jwt_required()
+@bp.response(200, schemas.PortfolioSchema)
+def portfolio():
+    """Return the holdings valued now (one batch quote call) and the totals, in the base currency."""
+    return services.portfolio(current_user)
+
+
+@bp.get("/transactions")
+@jwt_required()
+@bp.response(200, schemas.TransactionSchema(many=True))
+def list_transactions():
+    """Return every transaction, oldest first."""
+    return services.transactions(current_user.id)
+
+
+@bp.post("/transactions")
+@jwt_required()
+@bp.arguments(schemas.TransactionSchema)
+@bp.response(201, schemas.TransactionSchema)
+def add_transaction(body):
+    """Record a transaction; selling more than is held on that date is a 422 that says how many are."""
+    return services.add_transactions(current_user.id, [_entry(body)])[0]
+
+
+@bp.put("/transactions/<int:transaction_id>")
+@jwt_required()
+@bp.arguments(schemas.TransactionSchema)
+@bp.response(200, schemas.TransactionSchema)
+def update_transaction(body, transaction_id: int):
+    """Replace a transaction; everything after it is recomputed and must stay valid."""
+    return services.update_transaction(current_user.id, transaction_id, _entry(body))
+
+
+@bp.delete("/transactions/<int:transaction_id>")
+@jwt_required()
+@bp.response(204)
+def delete_transaction(transaction_id: int):
+    """Delete a transaction (422 if a later sell depends on it)."""
+    services.delete_transaction(current_user.id, transaction_id)
+
+
+@bp.get("/performance")
+@jwt_required()
+@bp.arguments(schemas.PerformanceArgs, location="query")
+@bp.response(200, schemas.PerformanceSchema)
+def performance(args):
+    """Return the daily value series, TWR and money-weighted return per period, the benchmark, the monthly grid."""
+    return services.performance(current_user, args["range"])
+
+
+@bp.get("/allocation")
+@jwt_required()
+@bp.response(200, schemas.AllocationSchema)
+def allocation():
+    """Return the value split by holding, sector, country and currency."""
+    return services.allocation(current_user)
+
+
+@bp.post("/import")
+@jwt_required()
+@bp.response(200, schemas.ImportResultSchema)
+def import_csv():
+    """Import transactions from CSV (a `file` upload or a text/csv body); all or nothing, no duplicates."""
+    return services.import_transactions(current_user.id, *csvio.parse_csv(read_csv_upload()))
+
+
+@bp.get("/export.csv")
+@jwt_required()
+def export_csv():
+    """Download every transaction as CSV, in the format the import reads."""
+    return Response(csvio.export_csv(services.transactions(current_user.id)), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="transactions.csv"'})
+
+
+def read_csv_upload() -> str:
+    """Return the uploaded CSV text (multipart `file` or a raw body), or a 400 saying what is wrong."""
+    upload = request.files.get("file")
+    data = upload.read() if upload else request.get_data()
+    if not data:
+        raise validation_error({"file": ["Send the CSV as a `file` upload or as the request body."]})
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise validation_error({"file": ["The file must be UTF-8 text."]}) from None
+
+
+def _entry(body: dict) -> services.TransactionIn:
+    return services.TransactionIn(symbol=body["symbol"], kind=body["kind"], quantity=body["quantity"],
+                                  price=body["price"], day=body["day"], fee=body.get("fee") or Decimal(0),
+                                  currency=body.get("currency"), note=body.get("note"))

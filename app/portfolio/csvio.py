@@ -1,0 +1,109 @@
+"""The transactions CSV format, shared by export and import.
+
+    date,symbol,kind,quantity,price,fee,currency,note
+    2024-03-01,SAP.DE,buy,10,180.50,4.90,EUR,first lot
+
+`date` is ISO (YYYY-MM-DD); `kind` is buy, sell, dividend or fee; for a dividend or a fee the
+amount is quantity x price (e.g. 10 shares x 2.20 dividend per share); `fee`, `currency`
+and `note` may be empty (the currency defaults to the stock's own).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections import Counter
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from app.portfolio.services import TransactionIn
+
+COLUMNS = ("date", "symbol", "kind", "quantity", "price", "fee", "currency", "note")
+REQUIRED = ("date", "symbol", "kind", "quantity", "price")
+MAX_ROWS = 5_000
+
+
+def export_csv(rows: list[Any]) -> str:
+    """Return the transactions as CSV text in the documented format."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for r in rows:
+        writer.writerow([r.day.isoformat(), r.symbol, r.kind, _plain(r.quantity), _plain(r.price), _plain(r.fee or 0),
+                         r.currency, r.note or ""])
+    return out.getvalue()
+
+
+def parse_csv(text: str) -> tuple[list[tuple[int, TransactionIn, str]], dict[int, dict[str, list[str]]]]:
+    """Parse CSV text; return (line number, entry, import key) rows and errors by line number and field."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        return [], {1: {"header": [f"Missing column(s): {', '.join(missing)}. Expected: {','.join(COLUMNS)}."]}}
+    parsed, errors = [], {}
+    seen: Counter[str] = Counter()
+    for number, raw in enumerate(reader, start=2):
+        if number - 1 > MAX_ROWS:
+            errors[number] = {"file": [f"At most {MAX_ROWS} rows per import."]}
+            break
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if not any(row.values()):
+            continue  # a blank line
+        entry, problems = _entry(row)
+        if problems:
+            errors[number] = problems
+            continue
+        content = content_key(entry.day, entry.symbol, entry.kind, entry.quantity, entry.price, entry.fee,
+                              entry.currency, entry.note)
+        seen[content] += 1  # two identical rows in one file are two trades, not a duplicate
+        parsed.append((number, entry, f"{content}#{seen[content]}"))
+    return parsed, errors
+
+
+def content_key(day: date, symbol: str, kind: str, quantity: Any, price: Any, fee: Any, currency: str | None,
+                note: str | None) -> str:
+    """Return a fingerprint of a transaction's content (the stock's currency is filled in when empty)."""
+    from app.stocks.search import stock_row
+    row = stock_row(symbol.upper())
+    currency = (currency or (row.currency if row else "")).upper()
+    text = "|".join([day.isoformat(), symbol.upper(), kind.lower(), _plain(quantity), _plain(price), _plain(fee),
+                     currency, note or ""])
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def _entry(row: dict[str, str]) -> tuple[TransactionIn | None, dict[str, list[str]]]:
+    problems: dict[str, list[str]] = {}
+    for name in REQUIRED:
+        if not row.get(name):
+            problems[name] = ["Required."]
+    day = _parse(problems, "date", row.get("date"), date.fromisoformat, "Use YYYY-MM-DD.")
+    quantity = _parse(problems, "quantity", row.get("quantity"), Decimal, "Must be a number.")
+    price = _parse(problems, "price", row.get("price"), Decimal, "Must be a number.")
+    fee = _parse(problems, "fee", row.get("fee") or "0", Decimal, "Must be a number.")
+    kind = (row.get("kind") or "").lower()
+    if problems:
+        return None, problems
+    return TransactionIn(symbol=row["symbol"].upper(), kind=kind, quantity=quantity, price=price, day=day, fee=fee,
+                         currency=(row.get("currency") or None), note=(row.get("note") or None)[:500]
+                         if row.get("note") else None), {}
+
+
+def _parse(problems: dict[str, list[str]], name: str, value: str | None, parse, message: str) -> Any:
+    if not value or name in problems:
+        return None
+    try:
+        result = parse(value)
+    except (ValueError, InvalidOperation):
+        problems[name] = [message]
+        return None
+    if isinstance(result, Decimal) and not result.is_finite():
+        problems[name] = [message]
+        return None
+    return result
+
+
+def _plain(value: Any) -> str:
+    text = format(Decimal(value).normalize(), "f")
+    return text

@@ -1,0 +1,148 @@
+"""Request and response schemas of the portfolio API. Money and quantities travel as decimal strings."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.analysis.periods import RANGES
+from app.portfolio.services import KINDS
+
+_Money = lambda **kw: fields.Decimal(as_string=True, allow_nan=False, **kw)  # noqa: E731
+# Amounts computed through exchange rates carry many digits; they are shown to the cent.
+_Cents = lambda **kw: _Money(places=2, **kw)  # noqa: E731
+
+
+class TransactionSchema(Schema):
+    """A buy, sell, dividend or fee (for dividends and fees the amount is quantity x price)."""
+
+    id = fields.Integer(dump_only=True)
+    symbol = fields.String(required=True, validate=validate.Length(min=1, max=24))
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    quantity = _Money(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    price = _Money(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    fee = _Money(load_default=None, validate=validate.Range(min=0))
+    currency = fields.String(load_default=None, allow_none=True, validate=validate.Length(equal=3))
+    date = fields.Date(required=True, attribute="day")
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class HoldingSchema(Schema):
+    """One position valued now."""
+
+    symbol = fields.String()
+    name = fields.String()
+    currency = fields.String()
+    quantity = _Money()
+    avg_cost = _Money(places=4, allow_none=True)
+    cost_basis = _Cents()
+    cost_basis_base = _Cents()
+    price = _Money(allow_none=True)
+    fx_rate = _Money(places=6)
+    change_pct = fields.Float(allow_none=True)
+    day_change_base = _Cents()
+    market_value_local = _Cents()
+    market_value_base = _Cents()
+    unrealised_local = _Cents()
+    unrealised_base = _Cents()
+    unrealised_pct = fields.Float(allow_none=True)
+    price_effect_base = _Cents()
+    fx_effect_base = _Cents()
+    realised_base = _Cents()
+    dividends_base = _Cents()
+    fees_base = _Cents()
+    weight = fields.Float(allow_none=True)
+    stale = fields.Boolean()
+    source = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class TotalsSchema(Schema):
+    """Portfolio totals in the base currency."""
+
+    value = _Cents()
+    cost_basis = _Cents()
+    unrealised = _Cents()
+    realised = _Cents()
+    dividends = _Cents()
+    fees = _Cents()
+    total_pl = _Cents()
+    day_change = _Cents()
+    day_change_pct = fields.Float(allow_none=True)
+
+
+class PortfolioSchema(Schema):
+    """Holdings valued now and the totals."""
+
+    base_currency = fields.String()
+    complete = fields.Boolean(metadata={"description": "false when a holding could not be priced"})
+    holdings = fields.List(fields.Nested(HoldingSchema))
+    totals = fields.Nested(TotalsSchema)
+
+
+class PerformanceArgs(Schema):
+    """`range` of the value series."""
+
+    range = fields.String(load_default="1y", validate=validate.OneOf(RANGES))
+
+
+class PeriodSchema(Schema):
+    """Returns over one period (fractions: 0.05 = 5 %)."""
+
+    twr = fields.Float(allow_none=True)
+    mwr = fields.Float(allow_none=True)
+    annualised = fields.Boolean()
+
+
+class PointSchema(Schema):
+    """One day of a series."""
+
+    date = fields.String()
+    value = fields.Raw()
+    flow = _Cents()
+
+
+class BenchmarkSchema(Schema):
+    """The benchmark, rebased to 100 at the range start."""
+
+    name = fields.String()
+    method = fields.String()
+    series = fields.List(fields.Dict())
+    # `return` is a Python keyword, hence data_key.
+    total_return = fields.Float(allow_none=True, data_key="return", attribute="return")
+
+
+class PerformanceSchema(Schema):
+    """The daily value series, TWR/MWR per period, the benchmark and the monthly grid."""
+
+    base_currency = fields.String()
+    range = fields.String()
+    series = fields.List(fields.Nested(PointSchema))
+    twr_index = fields.List(fields.Dict(), metadata={"description": "growth of 100, cash flows removed"})
+    returns = fields.Dict(keys=fields.String(), values=fields.Nested(PeriodSchema))
+    monthly = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(),
+                                                                    values=fields.Float(allow_none=True)))
+    benchmark = fields.Nested(BenchmarkSchema)
+
+
+class SliceSchema(Schema):
+    """One slice of an allocation."""
+
+    key = fields.String()
+    value = _Cents()
+    weight = fields.Float()
+
+
+class AllocationSchema(Schema):
+    """The value split four ways."""
+
+    base_currency = fields.String()
+    holding = fields.List(fields.Nested(SliceSchema))
+    sector = fields.List(fields.Nested(SliceSchema))
+    country = fields.List(fields.Nested(SliceSchema))
+    currency = fields.List(fields.Nested(SliceSchema))
+
+
+class ImportResultSchema(Schema):
+    """What an import did."""
+
+    imported = fields.Integer()
+    skipped = fields.Integer(metadata={"description": "rows imported before (same content)"})

@@ -1,0 +1,381 @@
+"""Portfolio services: transactions (validated, replayed), holdings valued now, performance, allocation.
+
+Every query is scoped to the owner. Writes to one portfolio are serialised by locking the
+owner's row (PostgreSQL `SELECT ... FOR UPDATE`; SQLite serialises writers itself), so two
+parallel sells cannot both pass the "enough shares held" check.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.analysis import portfolio as pm
+from app.analysis import returns as rm
+from app.analysis.periods import range_start
+from app.extensions import db
+from app.market.research import closes_for, fx_history_for
+from app.market.service import quotes_for, utc_today
+from app.market.types import MarketError
+from app.models import Stock, Transaction, User
+from app.ops.errors import APIError, validation_error
+from app.stocks.search import stock_row
+
+KINDS = ("buy", "sell", "dividend", "fee")
+MAX_TRANSACTIONS = 10_000
+BENCHMARKS = {"EUR": "DAX", "USD": "S&P 500", "GBP": "FTSE 100", "JPY": "NIKKEI 225", "CHF": "Switzerland 20",
+              "SEK": "OMX Stockholm 30"}
+
+
+@dataclass(frozen=True)
+class TransactionIn:
+    """A transaction as the user entered it (already type-checked by a schema)."""
+
+    symbol: str
+    kind: str
+    quantity: Decimal
+    price: Decimal
+    day: date
+    fee: Decimal = Decimal(0)
+    currency: str | None = None
+    note: str | None = None
+
+
+def set_benchmark(user: User, index_name: str) -> None:
+    """Set the index the portfolio is compared with."""
+    from app.universe import INDEX_NAMES
+    if index_name not in INDEX_NAMES:
+        raise validation_error({"benchmark": [f"Must be one of: {', '.join(INDEX_NAMES)}."]})
+    user.benchmark = index_name
+    db.session.commit()
+
+
+def base_currency(user: User) -> str:
+    """Return the user's base currency (the account setting, else BASE_CURRENCY)."""
+    return user.base_currency or current_app.config["BASE_CURRENCY"]
+
+
+def transactions(user_id: int) -> list[Transaction]:
+    """Return the user's transactions, oldest first."""
+    return list(db.session.scalars(select(Transaction).where(Transaction.user_id == user_id)
+                                   .order_by(Transaction.day, Transaction.id)))
+
+
+def get_transaction(user_id: int, transaction_id: int) -> Transaction:
+    """Return one of the user's transactions, or a 404 (also for another user's id)."""
+    found = db.session.scalar(select(Transaction).where(Transaction.id == transaction_id,
+                                                        Transaction.user_id == user_id))
+    if found is None:
+        raise APIError(404, "No such transaction.", code="not_found")
+    return found
+
+
+def add_transactions(user_id: int, entries: list[TransactionIn], import_keys: list[str | None] | None = None
+                     ) -> list[Transaction]:
+    """Validate and store transactions all together: nothing is written if one is invalid."""
+    _lock_owner(user_id)
+    existing = transactions(user_id)
+    if len(existing) + len(entries) > MAX_TRANSACTIONS:
+        raise APIError(409, f"At most {MAX_TRANSACTIONS} transactions per portfolio.", code="limit_reached")
+    rows = [_row(user_id, entry, (import_keys or [None] * len(entries))[i]) for i, entry in enumerate(entries)]
+    _check_replay(existing + rows)
+    db.session.add_all(rows)
+    db.session.commit()
+    return rows
+
+
+def import_transactions(user_id: int, parsed: list[tuple[int, TransactionIn, str]],
+                        errors: dict[int, dict[str, list[str]]]) -> dict[str, int]:
+    """Store a parsed CSV all or nothing; rows imported before (same content) are skipped."""
+    errors = dict(errors)
+    for line, entry, _key in parsed:
+        try:
+            _row(user_id, entry, None)
+        except APIError as exc:
+            errors[line] = exc.details.get("fields", {"row": [exc.message]})
+    if errors:
+        raise APIError(400, f"{len(errors)} row(s) are invalid; nothing was imported.", code="validation_error",
+                       details={"rows": {str(line): fields for line, fields in sorted(errors.items())}})
+    if not parsed:
+        raise validation_error({"file": ["The file holds no transactions."]})
+    # A row is "already imported" when a stored transaction has the same content (and, for
+    # identical rows, the same occurrence): so an exported file re-imported adds nothing either.
+    known = set(content_keys(transactions(user_id)))
+    fresh = [(entry, key) for _, entry, key in parsed if key not in known]
+    if fresh:
+        add_transactions(user_id, [entry for entry, _ in fresh], [key for _, key in fresh])
+    return {"imported": len(fresh), "skipped": len(parsed) - len(fresh)}
+
+
+def content_keys(rows: list[Transaction]) -> list[str]:
+    """Return each stored transaction's content key, as the CSV import computes it for a row."""
+    from app.portfolio.csvio import content_key
+    seen: dict[str, int] = {}
+    keys = []
+    for r in rows:
+        content = content_key(r.day, r.symbol, r.kind, r.quantity, r.price, r.fee or 0, r.currency, r.note)
+        seen[content] = seen.get(content, 0) + 1
+        keys.append(f"{content}#{seen[content]}")
+    return keys
+
+
+def update_transaction(user_id: int, transaction_id: int, entry: TransactionIn) -> Transaction:
+    """Replace a transaction's fields; everything after it is recomputed (and must stay valid)."""
+    _lock_owner(user_id)
+    row = get_transaction(user_id, transaction_id)
+    replacement = _row(user_id, entry, None)
+    for name in ("symbol", "kind", "quantity", "price", "fee", "currency", "day", "note"):
+        setattr(row, name, getattr(replacement, name))
+    row.import_key = None
+    try:
+        _check_replay(transactions(user_id))
+    except APIError:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return row
+
+
+def delete_transaction(user_id: int, transaction_id: int) -> None:
+    """Delete a transaction unless a later sell would then sell more than is held."""
+    _lock_owner(user_id)
+    row = get_transaction(user_id, transaction_id)
+    _check_replay([t for t in transactions(user_id) if t.id != row.id],
+                  because="Deleting it would leave a later sell without the shares it sold")
+    db.session.delete(row)
+    db.session.commit()
+
+
+def portfolio(user: User) -> dict[str, Any]:
+    """Return holdings valued now (one batch quote call) and the portfolio's totals, in the base currency."""
+    base = base_currency(user)
+    rows = transactions(user.id)
+    positions = pm.replay(_txns(rows, _fx_on_days(rows, base)))
+    held = [p for p in positions.values() if p.quantity > 0]
+    batch = quotes_for([p.symbol for p in held]) if held else {"quotes": {}, "errors": {}}
+    rates = _latest_rates({p.currency for p in positions.values()}, base)
+    holdings, totals = [], _zero_totals()
+    for position in positions.values():
+        quote = batch["quotes"].get(position.symbol)
+        rate = rates[position.currency]
+        totals["realised"] += position.realised_base
+        totals["dividends"] += position.dividends_base
+        totals["fees"] += position.fees_base
+        if position.quantity == 0:
+            continue
+        price = Decimal(str(quote["price"])) if quote else None
+        valued = pm.value_holding(position, price, rate) if price is not None else None
+        change = Decimal(str(quote["change"])) * position.quantity * rate if quote else Decimal(0)
+        row = stock_row(position.symbol)
+        holdings.append({"symbol": position.symbol, "name": row.name if row else position.symbol,
+                         "currency": position.currency, "quantity": position.quantity,
+                         "avg_cost": position.avg_cost, "cost_basis": position.cost_basis_local,
+                         "cost_basis_base": position.cost_basis_base, "price": price, "fx_rate": rate,
+                         "change_pct": quote["change_pct"] if quote else None,
+                         "stale": bool(quote and quote.get("stale")), "source": quote["source"] if quote else None,
+                         "day_change_base": change, "realised_base": position.realised_base,
+                         "dividends_base": position.dividends_base, "fees_base": position.fees_base,
+                         "error": None if quote else batch["errors"].get(position.symbol, {}).get("message"),
+                         **(_valued(valued) if valued else {})})
+        totals["cost_basis"] += position.cost_basis_base
+        if valued:
+            totals["value"] += valued["market_value_base"]
+            totals["unrealised"] += valued["unrealised_base"]
+            totals["day_change"] += change
+    for holding in holdings:
+        value = holding.get("market_value_base")
+        holding["weight"] = float(value / totals["value"]) if value is not None and totals["value"] else None
+    holdings.sort(key=lambda h: -(h.get("market_value_base") or 0))
+    totals["total_pl"] = totals["unrealised"] + totals["realised"] + totals["dividends"] - _standalone_fees(rows, base)
+    previous = totals["value"] - totals["day_change"]
+    totals["day_change_pct"] = float(totals["day_change"] / previous * 100) if previous else None
+    return {"base_currency": base, "holdings": holdings, "totals": totals,
+            "complete": all(h.get("market_value_base") is not None for h in holdings)}
+
+
+def performance(user: User, range_name: str) -> dict[str, Any]:
+    """Return the daily value series, TWR and MWR per period, the benchmark and the monthly grid."""
+    base = base_currency(user)
+    rows = transactions(user.id)
+    today = utc_today()
+    benchmark = user.benchmark or BENCHMARKS.get(base, "S&P 500")
+    if not rows:
+        return {"base_currency": base, "range": range_name, "series": [], "returns": {}, "monthly": {},
+                "benchmark": {"name": benchmark, "series": [], "return": None}}
+    first = rows[0].day
+    symbols = sorted({r.symbol for r in rows})
+    closes = {s: {date.fromordinal(d): Decimal(str(c)) for d, c in zip(v["d"], v["c"])}
+              for s, v in closes_for(symbols, first - timedelta(days=10), today).items()}
+    fx = _fx_series({r.currency for r in rows}, base, first - timedelta(days=10), today)
+    txns = _txns(rows, {(r.currency, r.day): _rate_on(fx, r.currency, r.day) for r in rows})
+    series = rm.daily_value_series(txns, closes, fx, first, today, base)
+    start = _range_start(range_name, today, first)
+    shown = [p for p in series if p.day >= start]
+    bench = _benchmark(benchmark, start, today)
+    return {"base_currency": base, "range": range_name,
+            "series": [{"date": p.day.isoformat(), "value": p.value, "flow": p.flow} for p in shown],
+            "returns": rm.period_returns(series, today),
+            "monthly": {str(y): {str(m): v for m, v in months.items()} for y, months in
+                        rm.monthly_returns(series).items()},
+            "twr_index": _twr_index(shown), "benchmark": bench}
+
+
+def allocation(user: User, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the value split by holding, sector, country and currency (of `portfolio()`'s result if given)."""
+    data = data or portfolio(user)
+    symbols = [h["symbol"] for h in data["holdings"]]
+    sectors = dict(db.session.execute(select(Stock.symbol, Stock.sector).where(Stock.symbol.in_(symbols))).all())
+    rows = []
+    for h in data["holdings"]:
+        stock = stock_row(h["symbol"])
+        rows.append({"symbol": h["symbol"], "sector": sectors.get(h["symbol"]),
+                     "country": stock.country if stock else None,
+                     "currency": h["currency"], "value_base": h.get("market_value_base") or Decimal(0)})
+    return {"base_currency": data["base_currency"], **pm.allocation(rows)}
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _lock_owner(user_id: int) -> None:
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+def _row(user_id: int, entry: TransactionIn, import_key: str | None) -> Transaction:
+    fields: dict[str, list[str]] = {}
+    symbol = entry.symbol.strip().upper()
+    stock = stock_row(symbol) if len(symbol) <= 24 else None
+    if stock is None:
+        fields["symbol"] = [f"{symbol[:24]!r} is not in the stock universe."]
+    if entry.kind not in KINDS:
+        fields["kind"] = [f"Must be one of: {', '.join(KINDS)}."]
+    if entry.quantity <= 0:
+        fields["quantity"] = ["Must be greater than 0."]
+    if entry.price <= 0:
+        fields["price"] = ["Must be greater than 0."]
+    if entry.fee < 0:
+        fields["fee"] = ["Must not be negative."]
+    if entry.day > utc_today():
+        fields["date"] = ["Must not be in the future."]
+    currency = (entry.currency or (stock.currency if stock else "")).upper()
+    if stock is not None and currency != stock.currency:
+        fields["currency"] = [f"{symbol} trades in {stock.currency}; record it in {stock.currency}."]
+    if fields:
+        raise validation_error(fields)
+    return Transaction(user_id=user_id, symbol=symbol, kind=entry.kind, quantity=entry.quantity,
+                       price=entry.price, fee=entry.fee, currency=currency, day=entry.day,
+                       note=(entry.note or None), import_key=import_key)
+
+
+def _check_replay(rows: list[Transaction], because: str | None = None) -> None:
+    try:
+        pm.replay(_txns(rows, {}))
+    except pm.OversellError as exc:
+        message = f"{because}: {exc}." if because else f"{str(exc)[0].upper()}{str(exc)[1:]}."
+        raise APIError(422, message, code="oversell",
+                       details={"symbol": exc.symbol, "date": exc.day.isoformat(), "held": str(exc.held),
+                                "requested": str(exc.requested)}) from None
+
+
+def _txns(rows: list[Transaction], rates: dict[tuple[str, date], Decimal]) -> list[pm.Txn]:
+    # Rows not yet flushed have no id: order them after the stored ones, in input order.
+    return [pm.Txn(id=r.id if r.id is not None else 10**12 + i, symbol=r.symbol, kind=r.kind, day=r.day,
+                   quantity=Decimal(r.quantity), price=Decimal(r.price), fee=Decimal(r.fee or 0),
+                   currency=r.currency, fx=rates.get((r.currency, r.day), Decimal(1)))
+            for i, r in enumerate(rows)]
+
+
+def _fx_on_days(rows: list[Transaction], base: str) -> dict[tuple[str, date], Decimal]:
+    foreign = [r for r in rows if r.currency != base]
+    if not foreign:
+        return {}
+    fx = _fx_series({r.currency for r in foreign}, base, min(r.day for r in foreign) - timedelta(days=10),
+                    utc_today())
+    return {(r.currency, r.day): _rate_on(fx, r.currency, r.day) for r in foreign}
+
+
+def _fx_series(currencies: set[str], base: str, start: date, end: date) -> dict[str, dict[date, Decimal]]:
+    try:
+        raw = fx_history_for(currencies, base, start, end)
+    except MarketError as exc:
+        raise APIError(503, f"Exchange rates to {base} are unavailable right now, so values in {base} "
+                       "cannot be computed. Try again shortly.", code="provider_unavailable",
+                       details={"reason": exc.message}) from None
+    return {cur: {d: Decimal(str(r)) for d, r in series.items()} for cur, series in raw.items()}
+
+
+def _rate_on(fx: dict[str, dict[date, Decimal]], currency: str, day: date) -> Decimal:
+    series = fx.get(currency) or {}
+    if not series:
+        return Decimal(1)
+    known = [d for d in series if d <= day]
+    return series[max(known)] if known else series[min(series)]
+
+
+def _latest_rates(currencies: set[str], base: str) -> dict[str, Decimal]:
+    today = utc_today()
+    fx = _fx_series({c for c in currencies if c != base}, base, today - timedelta(days=10), today)
+    return {c: (_rate_on(fx, c, today) if c != base else Decimal(1)) for c in currencies}
+
+
+def _valued(valued: dict[str, Any]) -> dict[str, Any]:
+    return {k: valued[k] for k in ("market_value_local", "market_value_base", "unrealised_local",
+                                   "unrealised_base", "unrealised_pct", "price_effect_base", "fx_effect_base")}
+
+
+def _zero_totals() -> dict[str, Any]:
+    return {k: Decimal(0) for k in ("value", "cost_basis", "unrealised", "realised", "dividends", "fees",
+                                    "day_change")}
+
+
+def _standalone_fees(rows: list[Transaction], base: str) -> Decimal:
+    # Buy/sell commissions are already inside cost basis and realised P/L; fee rows are not.
+    fees = [r for r in rows if r.kind == "fee"]
+    if not fees:
+        return Decimal(0)
+    rates = _fx_on_days(fees, base)
+    return sum((Decimal(r.quantity) * Decimal(r.price) + Decimal(r.fee or 0)) * rates.get((r.currency, r.day), Decimal(1))
+               for r in fees)
+
+
+def _range_start(range_name: str, today: date, first: date) -> date:
+    return max(range_start(range_name, today), first)
+
+
+def _twr_index(points: list[rm.DayValue]) -> list[dict[str, Any]]:
+    # The portfolio's growth of 100 with deposits and withdrawals taken out, for charting against the benchmark.
+    out, level, previous = [], 100.0, None
+    for point in points:
+        if previous is not None and previous.value > 0:
+            level *= float((point.value - point.flow) / previous.value)
+        elif previous is not None and point.flow > 0 and point.value > 0:
+            level *= float(point.value / point.flow)
+        out.append({"date": point.day.isoformat(), "value": round(level, 4)})
+        previous = point
+    return out
+
+
+def _benchmark(name: str, start: date, end: date) -> dict[str, Any]:
+    # No index levels come with the universe: the benchmark is its constituents, equally weighted.
+    from app.research.services import Universe, members
+    symbols = [r["symbol"] for r in members(Universe("index", name))]
+    data = closes_for(symbols, start - timedelta(days=10), end)
+    if not data:
+        return {"name": name, "method": "equal-weighted constituents", "series": [], "return": None}
+    days = sorted({d for v in data.values() for d in v["d"] if d >= start.toordinal()})
+    level_by_day: dict[int, list[float]] = {}
+    for series in data.values():
+        known = dict(zip(series["d"], series["c"]))
+        first = next((known[d] for d in days if d in known), None)
+        last = first
+        for d in days:
+            last = known.get(d, last)
+            if first:
+                level_by_day.setdefault(d, []).append(last / first)
+    points = [{"date": date.fromordinal(d).isoformat(), "value": round(100 * sum(v) / len(v), 4)}
+              for d, v in sorted(level_by_day.items()) if v]
+    change = points[-1]["value"] / 100 - 1 if points else None
+    return {"name": name, "method": "equal-weighted constituents", "series": points, "return": change}

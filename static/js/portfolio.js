@@ -1,0 +1,50 @@
+// The portfolio page's charts: the allocation doughnut and performance against the benchmark.
+(function () {
+  "use strict";
+  if (!window.Chart) return;
+  const palette = ["#0172ad", "#1a7f37", "#bc4c00", "#6f42c1", "#cf222e", "#1b7c83", "#9a6700", "#8250df",
+                   "#57606a", "#0969da", "#bf3989", "#2da44e"];
+
+  const allocationCanvas = document.getElementById("allocation-chart");
+  if (allocationCanvas) {
+    const allocation = JSON.parse(allocationCanvas.dataset.allocation || "{}");
+    let doughnut = null;
+    const draw = function (by) {
+      const slices = allocation[by] || [];
+      const data = {labels: slices.map(function (s) { return s.key; }),
+                    datasets: [{data: slices.map(function (s) { return Number(s.value); }),
+                                backgroundColor: slices.map(function (_, i) { return palette[i % palette.length]; })}]};
+      if (doughnut) { doughnut.data = data; doughnut.update(); return; }
+      doughnut = new Chart(allocationCanvas, {type: "doughnut", data: data,
+        options: {plugins: {legend: {position: "right"}}, animation: false}});
+    };
+    document.querySelectorAll("[data-allocation-by]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        document.querySelectorAll("[data-allocation-by]").forEach(function (b) { b.classList.add("outline"); });
+        button.classList.remove("outline");
+        draw(button.dataset.allocationBy);
+      });
+    });
+    draw("holding");
+    allocationCanvas.dataset.drawn = "true";
+  }
+
+  const performanceCanvas = document.getElementById("performance-chart");
+  if (performanceCanvas) {
+    const perf = JSON.parse(performanceCanvas.dataset.performance || "{}");
+    const mine = perf.portfolio || [];
+    const bench = new Map((perf.benchmark || []).map(function (p) { return [p.date, p.value]; }));
+    new Chart(performanceCanvas, {
+      type: "line",
+      data: {labels: mine.map(function (p) { return p.date; }),
+             datasets: [{label: "Portfolio (time-weighted)", data: mine.map(function (p) { return p.value; }),
+                         borderColor: palette[0], pointRadius: 0, borderWidth: 2},
+                        {label: perf.benchmark_name || "Benchmark", borderColor: palette[2], pointRadius: 0, borderWidth: 1,
+                         data: mine.map(function (p) { return bench.has(p.date) ? bench.get(p.date) : null; }),
+                         spanGaps: true}]},
+      options: {animation: false, interaction: {mode: "index", intersect: false},
+                scales: {x: {ticks: {maxTicksLimit: 8}}, y: {title: {display: true, text: "growth of 100"}}}},
+    });
+    performanceCanvas.dataset.drawn = "true";
+  }
+})();
