@@ -51,8 +51,10 @@ def _load(symbol: str, start: date, end: date) -> dict[str, Any]:
         persist(symbol, bars, source=names[0] if len(names) == 1 else "chain")
         covered = _coverage(symbol)
         lo = min([start] + ([covered[0]] if covered else []))
-        hi = max([end] + ([covered[1]] if covered else []))
-        remember_coverage(symbol, lo, hi)
+        # Only closed days are stored, so only they count as covered; today is asked for again.
+        hi = max([min(end, utc_today() - timedelta(days=1))] + ([covered[1]] if covered else []))
+        if lo <= hi:
+            remember_coverage(symbol, lo, hi)
     rows = db.session.scalars(select(PriceBar).where(PriceBar.symbol == symbol, PriceBar.day >= start,
                                                      PriceBar.day <= end).order_by(PriceBar.day)).all()
     if rows:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import structlog
@@ -196,8 +196,10 @@ def _fill_gaps(symbols: list[str], start: date, end: date) -> None:
         market_bars.persist(symbol, bars, source=names[0] if len(names) == 1 else "chain", commit=False)
         covered = coverage.get(symbol)
         lo = min([start] + ([covered[0]] if covered else []))
-        hi = max([end] + ([covered[1]] if covered else []))
-        market_bars.remember_coverage(symbol, lo, hi)
+        # Only closed days are stored, so only they count as covered; today is asked for again.
+        hi = max([min(end, utc_today() - timedelta(days=1))] + ([covered[1]] if covered else []))
+        if lo <= hi:
+            market_bars.remember_coverage(symbol, lo, hi)
     db.session.commit()
 
 

@@ -57,4 +57,10 @@ class Money(TypeDecorator):
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         if value is None:
             return None
-        return Decimal(value).normalize() if isinstance(value, str) else Decimal(value)
+        return plain_decimal(Decimal(value))
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """Return the value without trailing zeros and without an exponent (100, not 1E+2 or 100.0000000000)."""
+    value = value.normalize()
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value
