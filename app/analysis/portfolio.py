@@ -89,7 +89,8 @@ def replay(txns: Iterable[Txn]) -> dict[str, Position]:
             # Local sums would silently mix currencies; this is a data error, not something to guess about.
             raise ValueError(f"{txn.symbol} has transactions in both {pos.currency} and {txn.currency}")
         _APPLY[txn.kind](pos, txn)
-        _refresh(pos)
+    for pos in positions.values():
+        _refresh(pos)  # once at the end: sums over the open lots
     return positions
 
 
@@ -160,6 +161,7 @@ def _buy(pos: Position, txn: Txn) -> None:
     # The commission is part of what the shares cost, so it goes into the lot (and into fees paid).
     cost_local = txn.amount + txn.fee
     pos.lots.append(Lot(txn.day, txn.quantity, cost_local, cost_local * txn.fx))
+    pos.quantity += txn.quantity  # kept current for the oversell check; the rest is summed at the end
     _add_fee(pos, txn)
 
 
@@ -167,6 +169,7 @@ def _sell(pos: Position, txn: Txn) -> None:
     if txn.quantity > pos.quantity:
         raise OversellError(txn.symbol, txn.day, pos.quantity, txn.quantity)
     cost_local, cost_base = _consume_fifo(pos, txn.quantity)
+    pos.quantity -= txn.quantity
     proceeds_local = txn.amount - txn.fee
     pos.realised_local += proceeds_local - cost_local
     # Proceeds are converted at the sell-date rate and the lots at their buy-date rates, so

@@ -10,6 +10,7 @@ scores a neutral 50 with confidence 0. The total is the weighted sum of the fact
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,13 +66,17 @@ def growth_scores(inputs: ScoreInputs) -> list[dict[str, Any]]:
     if n == 0:
         return []
     prices = _ffill(inputs.closes)
-    perf_inputs = _performance_inputs(inputs.days, prices)
-    fund_inputs, medians = _fundamental_inputs(inputs)
-    sector_inputs = _sector_inputs(inputs.sectors, perf_inputs["return_6m"])
-    mom_inputs = _momentum_inputs(prices)
+    with warnings.catch_warnings():
+        # Means and deviations of stocks without any close are NaN by design (a missing input).
+        warnings.simplefilter("ignore", RuntimeWarning)
+        perf_inputs = _performance_inputs(inputs.days, prices)
+        fund_inputs, medians = _fundamental_inputs(inputs)
+        sector_inputs = _sector_inputs(inputs.sectors, perf_inputs["return_6m"])
+        mom_inputs = _momentum_inputs(prices)
 
     factors = {
-        "performance": _factor([perf_inputs[k] / perf_inputs["volatility"] for k in HORIZONS_DAYS]),
+        "performance": _factor([_risk_adjusted(perf_inputs[k], perf_inputs["volatility"], days)
+                                for k, days in HORIZONS_DAYS.items()]),
         "fundamental": _factor(list(fund_inputs.values())),
         "sentiment": _factor([inputs.sentiment]),
         "sector": _factor([sector_inputs["relative_strength"]]),
@@ -131,6 +136,12 @@ def wilder_rsi(prices: np.ndarray, period: int = 14) -> np.ndarray:
 
 # -- factors ---------------------------------------------------------------------------
 
+def _risk_adjusted(total_return: np.ndarray, volatility: np.ndarray, horizon_days: int) -> np.ndarray:
+    # The return less the drag its volatility costs over the horizon (r - sigma^2 t / 2): unlike
+    # r / sigma, more volatility never helps, also when the return is negative.
+    return total_return - 0.5 * volatility ** 2 * (horizon_days / 365.0)
+
+
 def _factor(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     ranks = np.column_stack([percentile(np.where(np.isfinite(c), c, np.nan)) for c in columns])
     known = np.isfinite(ranks).sum(axis=1)
@@ -169,6 +180,8 @@ def _fundamental_inputs(inputs: ScoreInputs) -> tuple[dict[str, np.ndarray], dic
         values = pd.Series(inputs.fundamentals[name], dtype="float64")
         if name in ("pe_ratio", "pb_ratio"):
             values = values.where(values > 0)  # a loss-making company has no meaningful multiple
+        elif name == "debt_to_equity":
+            values = values.where(values >= 0)  # nor has a company with negative equity a leverage ratio
         grouped = values.groupby(sectors)
         median = grouped.transform("median").where(grouped.transform("count") >= MIN_SECTOR_PEERS,
                                                    values.median())
@@ -177,9 +190,10 @@ def _fundamental_inputs(inputs: ScoreInputs) -> tuple[dict[str, np.ndarray], dic
             # Lower than the sector's median is better; compare as a log ratio.
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel = -np.log(values.clip(lower=1e-6) / median.clip(lower=1e-6)).to_numpy()
-            losses = inputs.fundamentals[name] <= 0
-            if name != "debt_to_equity" and losses.any():
-                # A loss-making company ranks below every positive multiple.
+            # A loss (negative P/E or P/B) or negative equity (negative D/E) ranks below every real figure.
+            raw = inputs.fundamentals[name]
+            losses = raw < 0 if name == "debt_to_equity" else raw <= 0
+            if losses.any():
                 rel = np.where(losses, (np.nanmin(rel) if np.isfinite(rel).any() else 0.0) - 1.0, rel)
             better[name] = rel
         else:

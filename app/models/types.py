@@ -52,12 +52,13 @@ class Money(TypeDecorator):
         value = Decimal(value)
         if not value.is_finite():
             raise ValueError("money amounts must be finite")
-        return str(value) if dialect.name == "sqlite" else value
+        return str(plain_decimal(value)) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         if value is None:
             return None
-        return plain_decimal(Decimal(value))
+        # SQLite holds the plain text written above; PostgreSQL pads NUMERIC(28, 10) with zeros.
+        return Decimal(value) if isinstance(value, str) else plain_decimal(Decimal(value))
 
 
 def plain_decimal(value: Decimal) -> Decimal:

@@ -6,6 +6,8 @@ parallel sells cannot both pass the "enough shares held" check.
 """
 from __future__ import annotations
 
+import hashlib
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,6 +19,7 @@ from sqlalchemy import select
 from app.analysis import portfolio as pm
 from app.analysis import returns as rm
 from app.analysis.periods import range_start
+from app.cache import get_cache
 from app.extensions import db
 from app.market.research import closes_for, fx_history_for
 from app.market.service import quotes_for, utc_today
@@ -26,6 +29,7 @@ from app.ops.errors import APIError, validation_error
 from app.stocks.search import stock_row
 
 KINDS = ("buy", "sell", "dividend", "fee")
+PERFORMANCE_TTL_S = 300
 MAX_TRANSACTIONS = 10_000
 BENCHMARKS = {"EUR": "DAX", "USD": "S&P 500", "GBP": "FTSE 100", "JPY": "NIKKEI 225", "CHF": "Switzerland 20",
               "SEK": "OMX Stockholm 30"}
@@ -62,6 +66,14 @@ def base_currency(user: User) -> str:
 def transactions(user_id: int) -> list[Transaction]:
     """Return the user's transactions, oldest first."""
     return list(db.session.scalars(select(Transaction).where(Transaction.user_id == user_id)
+                                   .order_by(Transaction.day, Transaction.id)))
+
+
+def ledger(user_id: int) -> list[Any]:
+    """Return the user's transactions as light read-only rows (same attribute names), oldest first."""
+    columns = [Transaction.id, Transaction.symbol, Transaction.kind, Transaction.quantity, Transaction.price,
+               Transaction.fee, Transaction.currency, Transaction.day, Transaction.note]
+    return list(db.session.execute(select(*columns).where(Transaction.user_id == user_id)
                                    .order_by(Transaction.day, Transaction.id)))
 
 
@@ -153,11 +165,15 @@ def delete_transaction(user_id: int, transaction_id: int) -> None:
 def portfolio(user: User) -> dict[str, Any]:
     """Return holdings valued now (one batch quote call) and the portfolio's totals, in the base currency."""
     base = base_currency(user)
-    rows = transactions(user.id)
-    positions = pm.replay(_txns(rows, _fx_on_days(rows, base)))
+    rows = ledger(user.id)
+    fx = _fx_series({r.currency for r in rows if r.currency != base}, base,
+                    (rows[0].day if rows else utc_today()) - timedelta(days=10), utc_today())
+    on_days = {(r.currency, r.day): _rate_on(fx, r.currency, r.day) for r in rows if r.currency != base}
+    positions = pm.replay(_txns(rows, on_days))
     held = [p for p in positions.values() if p.quantity > 0]
     batch = quotes_for([p.symbol for p in held]) if held else {"quotes": {}, "errors": {}}
-    rates = _latest_rates({p.currency for p in positions.values()}, base)
+    rates = {p.currency: _rate_on(fx, p.currency, utc_today()) if p.currency != base else Decimal(1)
+             for p in positions.values()}
     holdings, totals = [], _zero_totals()
     for position in positions.values():
         quote = batch["quotes"].get(position.symbol)
@@ -190,7 +206,7 @@ def portfolio(user: User) -> dict[str, Any]:
         value = holding.get("market_value_base")
         holding["weight"] = float(value / totals["value"]) if value is not None and totals["value"] else None
     holdings.sort(key=lambda h: -(h.get("market_value_base") or 0))
-    totals["total_pl"] = totals["unrealised"] + totals["realised"] + totals["dividends"] - _standalone_fees(rows, base)
+    totals["total_pl"] = totals["unrealised"] + totals["realised"] + totals["dividends"] - _standalone_fees(rows, on_days)
     previous = totals["value"] - totals["day_change"]
     totals["day_change_pct"] = float(totals["day_change"] / previous * 100) if previous else None
     return {"base_currency": base, "holdings": holdings, "totals": totals,
@@ -198,11 +214,28 @@ def portfolio(user: User) -> dict[str, Any]:
 
 
 def performance(user: User, range_name: str) -> dict[str, Any]:
-    """Return the daily value series, TWR and MWR per period, the benchmark and the monthly grid."""
+    """Return the daily value series, TWR and MWR per period, the benchmark and the monthly grid.
+
+    Cached for a few minutes under a digest of the transactions, so any change to them
+    (or to the base currency, the benchmark or the day) computes afresh.
+    """
     base = base_currency(user)
-    rows = transactions(user.id)
-    today = utc_today()
+    rows = ledger(user.id)
     benchmark = user.benchmark or BENCHMARKS.get(base, "S&P 500")
+    digest = hashlib.sha1(repr([(r.id, r.symbol, r.kind, r.day, r.quantity, r.price, r.fee, r.currency)
+                                for r in rows]).encode()).hexdigest()
+    key = f"performance:{user.id}:{digest}:{base}:{benchmark}:{range_name}:{utc_today().isoformat()}"
+    cache = get_cache()
+    hit = cache.get(key)
+    if hit is not None and not hit.stale:
+        return hit.value
+    payload = _performance(rows, base, benchmark, range_name)
+    cache.set(key, payload, PERFORMANCE_TTL_S)
+    return payload
+
+
+def _performance(rows: list[Transaction], base: str, benchmark: str, range_name: str) -> dict[str, Any]:
+    today = utc_today()
     if not rows:
         return {"base_currency": base, "range": range_name, "series": [], "returns": {}, "monthly": {},
                 "benchmark": {"name": benchmark, "series": [], "return": None}}
@@ -217,7 +250,7 @@ def performance(user: User, range_name: str) -> dict[str, Any]:
     shown = [p for p in series if p.day >= start]
     bench = _benchmark(benchmark, start, today)
     return {"base_currency": base, "range": range_name,
-            "series": [{"date": p.day.isoformat(), "value": p.value, "flow": p.flow} for p in shown],
+            "series": [{"date": p.day.isoformat(), "value": str(p.value), "flow": str(p.flow)} for p in shown],
             "returns": rm.period_returns(series, today),
             "monthly": {str(y): {str(m): v for m, v in months.items()} for y, months in
                         rm.monthly_returns(series).items()},
@@ -288,15 +321,6 @@ def _txns(rows: list[Transaction], rates: dict[tuple[str, date], Decimal]) -> li
             for i, r in enumerate(rows)]
 
 
-def _fx_on_days(rows: list[Transaction], base: str) -> dict[tuple[str, date], Decimal]:
-    foreign = [r for r in rows if r.currency != base]
-    if not foreign:
-        return {}
-    fx = _fx_series({r.currency for r in foreign}, base, min(r.day for r in foreign) - timedelta(days=10),
-                    utc_today())
-    return {(r.currency, r.day): _rate_on(fx, r.currency, r.day) for r in foreign}
-
-
 def _fx_series(currencies: set[str], base: str, start: date, end: date) -> dict[str, dict[date, Decimal]]:
     try:
         raw = fx_history_for(currencies, base, start, end)
@@ -311,14 +335,23 @@ def _rate_on(fx: dict[str, dict[date, Decimal]], currency: str, day: date) -> De
     series = fx.get(currency) or {}
     if not series:
         return Decimal(1)
-    known = [d for d in series if d <= day]
-    return series[max(known)] if known else series[min(series)]
+    days = _sorted_days(series)
+    i = bisect_right(days, day)
+    return series[days[i - 1]] if i else series[days[0]]  # before the first rate: the first one
 
 
-def _latest_rates(currencies: set[str], base: str) -> dict[str, Decimal]:
-    today = utc_today()
-    fx = _fx_series({c for c in currencies if c != base}, base, today - timedelta(days=10), today)
-    return {c: (_rate_on(fx, c, today) if c != base else Decimal(1)) for c in currencies}
+def _sorted_days(series: dict[date, Decimal]) -> list[date]:
+    # Rates are looked up once per transaction: sort each series once, not once per lookup.
+    key = id(series)
+    cached = _SORTED.get(key)
+    if cached is None or cached[0] is not series:
+        cached = (series, sorted(series))
+        _SORTED.clear() if len(_SORTED) > 64 else None
+        _SORTED[key] = cached
+    return cached[1]
+
+
+_SORTED: dict[int, tuple[dict, list[date]]] = {}
 
 
 def _valued(valued: dict[str, Any]) -> dict[str, Any]:
@@ -331,14 +364,10 @@ def _zero_totals() -> dict[str, Any]:
                                     "day_change")}
 
 
-def _standalone_fees(rows: list[Transaction], base: str) -> Decimal:
+def _standalone_fees(rows: list[Any], rates: dict[tuple[str, date], Decimal]) -> Decimal:
     # Buy/sell commissions are already inside cost basis and realised P/L; fee rows are not.
-    fees = [r for r in rows if r.kind == "fee"]
-    if not fees:
-        return Decimal(0)
-    rates = _fx_on_days(fees, base)
-    return sum((Decimal(r.quantity) * Decimal(r.price) + Decimal(r.fee or 0)) * rates.get((r.currency, r.day), Decimal(1))
-               for r in fees)
+    return sum(((Decimal(r.quantity) * Decimal(r.price) + Decimal(r.fee or 0)) * rates.get((r.currency, r.day), Decimal(1))
+                for r in rows if r.kind == "fee"), Decimal(0))
 
 
 def _range_start(range_name: str, today: date, first: date) -> date:
