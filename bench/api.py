@@ -1,6 +1,6 @@
 """Benchmark the cached quote endpoint under gunicorn + gevent against a bare Flask endpoint.
 
-    /work/main/.venv/bin/python bench/api.py [--duration 6] [--rounds 3] [--connections 10,50]
+    /work/main/.venv/bin/python bench/api.py [--duration 5] [--rounds 3] [--connections 1,10,50]
                                              [--threads 2] [--log-level INFO] [--no-redis] [--check]
 
 Serves ``wsgi:app`` (Tickerdesk) and ``bench.bare_app:app`` (one Flask route returning a
@@ -26,8 +26,13 @@ second configuration sets REDIS_URL to that server's logical database ``--redis-
 (default 15, which must be empty; its keys are deleted at the end): the L1 in-process cache
 still answers most quote hits, while the rate limiter and the token blocklist go to Redis.
 
-Prints per run figure: requests/s, p50/p90/p99 latency, and the worker's CPU time per
-request (steadier than requests/s when other processes share the CPUs).
+Prints per endpoint and connection count: requests/s, p50/p90/p99 latency, and the worker's
+CPU time per request (steadier than requests/s when other processes share the CPUs).  wrk
+keeps every connection busy, so from 2 connections on the single worker is saturated: c=1
+shows the unloaded latency (one request at a time), the higher counts queueing under
+gevent, whose tail is long even for the bare app (p50 under 1 ms next to a p99 of hundreds
+of ms: a saturated gevent worker serves connections unevenly) -- hence the p99 target
+compares the two at the same connection count.
 Targets, at every connection count: app req/s >= 0.70 x bare req/s, and app p99 <= 1.5 x
 bare p99.  Any non-2xx response aborts the run (exit 2); wrk must be on PATH (exit 2 if
 not; e.g. ``apt-get install -y wrk``).  With --check the exit status is 1 when a target is
@@ -263,8 +268,9 @@ def median(runs: list[dict[str, float]], key: str) -> float | None:
 
 def measure(label: str, env: dict[str, str], tmp: Path, args: argparse.Namespace) -> bool:
     """Start both servers with `env`, run the interleaved wrk runs, print the table; True if on target."""
-    bare = Server("bare", "bench.bare_app:app", BARE_PATH, env, tmp / f"bare-{label}.log")
-    app = Server("app", "wsgi:app", APP_PATH, env, tmp / f"app-{label}.log")
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+    bare = Server("bare", "bench.bare_app:app", BARE_PATH, env, tmp / f"bare-{slug}.log")
+    app = Server("app", "wsgi:app", APP_PATH, env, tmp / f"app-{slug}.log")
     try:
         for server in (bare, app):
             server.start()
@@ -292,7 +298,7 @@ def report(label: str, runs: dict[tuple[str, int], list[dict[str, float]]],
            args: argparse.Namespace) -> bool:
     print(f"\n[{label}] median of {args.rounds} interleaved runs of {args.duration:g} s each, "
           f"wrk -t{args.threads} --latency")
-    print(f"  {'endpoint':<34} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+    print(f"  {'endpoint':<37} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
           f"{'cpu us/req':>10} {'cpu busy':>8} {'sock err':>8}  runs req/s")
     names = {"bare": f"bare  GET {BARE_PATH}", "app": f"app   GET {APP_PATH}"}
     ok = True
@@ -302,8 +308,9 @@ def report(label: str, runs: dict[tuple[str, int], list[dict[str, float]]],
             rs = runs[(name, connections)]
             cpu, share = median(rs, "cpu_us"), median(rs, "cpu_share")
             errors = sum(int(r["socket_errors"]) for r in rs)
-            starved |= any(r.get("cpu_share", 1.0) < 0.8 for r in rs)
-            print(f"  {names[name]:<34} {connections:>5} {median(rs, 'rps'):>8.0f} {median(rs, 'p50'):>8.2f} "
+            if connections > 1:  # one connection leaves the worker idle between requests
+                starved |= any(r.get("cpu_share", 1.0) < 0.8 for r in rs)
+            print(f"  {names[name]:<37} {connections:>5} {median(rs, 'rps'):>8.0f} {median(rs, 'p50'):>8.2f} "
                   f"{median(rs, 'p90'):>8.2f} {median(rs, 'p99'):>8.2f} "
                   f"{cpu if cpu is not None else float('nan'):>10.0f} "
                   f"{share if share is not None else float('nan'):>8.0%} {errors:>8}  "
@@ -322,8 +329,8 @@ def report(label: str, runs: dict[tuple[str, int], list[dict[str, float]]],
               f"app/bare p99 {p99_ratio:5.2f} (target <= {P99_TARGET:.1f})   "
               f"{'PASS' if hit else 'MISS'}{cpu_note}")
     if starved:
-        print("  note: the worker got less than 80 % of a core in some runs (other load on this "
-              "machine); the CPU-per-request figures are the steadier ones")
+        print("  note: a saturated worker (2+ connections) got less than 80 % of a core in some runs "
+              "(other load on this machine); the CPU-per-request figures are the steadier ones")
     return ok
 
 
@@ -387,10 +394,10 @@ def connection_counts(raw: str) -> list[int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds per wrk run (default 6)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per endpoint and connection count (default 3)")
-    parser.add_argument("--connections", type=connection_counts, default=[10, 50],
-                        help="comma-separated wrk connection counts (default 10,50)")
+    parser.add_argument("--connections", type=connection_counts, default=[1, 10, 50],
+                        help="comma-separated wrk connection counts (default 1,10,50)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -409,6 +416,11 @@ def main() -> int:
         return 2
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
 
+    def stop(signum: int, _frame: object) -> None:  # run the finally blocks: servers, temp files
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
     tmp = Path(tempfile.mkdtemp(prefix="tdbench-api-"))
     redis_url, redis_client, redis_note = redis_url_for_bench(args)
     ok = True

@@ -50,16 +50,20 @@ def create_alert(user_id: int, symbol: str, kind: str, threshold: Decimal | None
     if threshold_pct is not None:
         if kind not in ("stop_loss", "take_profit"):
             raise validation_error({"threshold_pct": ["A % from cost only applies to stop_loss and take_profit."]})
-        if not (0 < threshold_pct < 100 if kind == "stop_loss" else 0 < threshold_pct <= 1000):
+        if not threshold_pct.is_finite() or not (0 < threshold_pct < 100 if kind == "stop_loss"
+                                                 else 0 < threshold_pct <= 1000):
             raise validation_error({"threshold_pct": ["Must be between 0 and 100 for a stop-loss, "
                                                       "0 and 1000 for a take-profit."]})
         threshold = rules.threshold_from_cost(kind, _average_cost(user_id, symbol), threshold_pct)
+    if not threshold.is_finite() or abs(threshold) >= Decimal(10) ** 15:
+        raise validation_error({"threshold": ["At most 15 digits before the decimal point."]})
+    threshold = threshold.quantize(Decimal("0.0001"))
     if threshold <= 0:
-        raise validation_error({"threshold": ["Must be greater than 0."]})
+        raise validation_error({"threshold": ["Must be at least 0.0001."]})
     count = db.session.scalar(select(func.count(Alert.id)).where(Alert.user_id == user_id)) or 0
     if count >= MAX_ALERTS:
         raise APIError(409, f"At most {MAX_ALERTS} alerts per account.", code="limit_reached")
-    alert = Alert(user_id=user_id, symbol=symbol, kind=kind, threshold=threshold.quantize(Decimal("0.0001")),
+    alert = Alert(user_id=user_id, symbol=symbol, kind=kind, threshold=threshold,
                   threshold_pct=threshold_pct)
     db.session.add(alert)
     db.session.commit()

@@ -44,8 +44,10 @@ def parse_csv(text: str) -> tuple[list[tuple[int, TransactionIn, str]], dict[int
         return [], {1: {"header": [f"Missing column(s): {', '.join(missing)}. Expected: {','.join(COLUMNS)}."]}}
     parsed, errors = [], {}
     seen: Counter[str] = Counter()
-    for number, raw in enumerate(reader, start=2):
-        if number - 1 > MAX_ROWS:
+    for count, raw in enumerate(reader, start=1):
+        # The row's first physical line: blank lines and quoted newlines make enumerate() drift.
+        number = reader.line_num - sum(str(v).count("\n") for v in raw.values() if v) if raw else reader.line_num
+        if count > MAX_ROWS:
             errors[number] = {"file": [f"At most {MAX_ROWS} rows per import."]}
             break
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
@@ -69,7 +71,7 @@ def content_key(day: date, symbol: str, kind: str, quantity: Any, price: Any, fe
     row = stock_row(symbol.upper())
     currency = (currency or (row.currency if row else "")).upper()
     text = "|".join([day.isoformat(), symbol.upper(), kind.lower(), _plain(quantity), _plain(price), _plain(fee),
-                     currency, note or ""])
+                     currency, (note or "").strip()])
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 

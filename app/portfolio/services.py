@@ -1,8 +1,8 @@
 """Portfolio services: transactions (validated, replayed), holdings valued now, performance, allocation.
 
 Every query is scoped to the owner. Writes to one portfolio are serialised by locking the
-owner's row (PostgreSQL `SELECT ... FOR UPDATE`; SQLite serialises writers itself), so two
-parallel sells cannot both pass the "enough shares held" check.
+owner's row (PostgreSQL `SELECT ... FOR UPDATE`; on SQLite a no-op write that takes the
+database's writer lock), so two parallel sells cannot both pass the "enough shares held" check.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.analysis import portfolio as pm
 from app.analysis import returns as rm
@@ -33,6 +33,14 @@ PERFORMANCE_TTL_S = 300
 MAX_TRANSACTIONS = 10_000
 BENCHMARKS = {"EUR": "DAX", "USD": "S&P 500", "GBP": "FTSE 100", "JPY": "NIKKEI 225", "CHF": "Switzerland 20",
               "SEK": "OMX Stockholm 30"}
+
+
+MONEY_LIMITS = "At most 15 digits before the decimal point and 10 after it."
+
+
+def fits_money(value: Decimal) -> bool:
+    """Return whether an amount is stored exactly (NUMERIC(28, 10): 18 integer digits, 10 decimals; we allow 15)."""
+    return value.is_finite() and abs(value) < Decimal(10) ** 15 and value == value.quantize(Decimal("1e-10"))
 
 
 @dataclass(frozen=True)
@@ -274,7 +282,12 @@ def allocation(user: User, data: dict[str, Any] | None = None) -> dict[str, Any]
 # -- helpers ---------------------------------------------------------------------------
 
 def _lock_owner(user_id: int) -> None:
-    db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    if db.engine.dialect.name == "sqlite":
+        # SQLite has no FOR UPDATE: a no-op write takes its single writer lock now, before the
+        # reads that validate the new rows, so a second writer waits until this one commits.
+        db.session.execute(update(User).where(User.id == user_id).values(token_version=User.token_version))
+    else:
+        db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
 
 
 def _row(user_id: int, entry: TransactionIn, import_key: str | None) -> Transaction:
@@ -291,6 +304,9 @@ def _row(user_id: int, entry: TransactionIn, import_key: str | None) -> Transact
         fields["price"] = ["Must be greater than 0."]
     if entry.fee < 0:
         fields["fee"] = ["Must not be negative."]
+    for name in ("quantity", "price", "fee"):
+        if name not in fields and not fits_money(getattr(entry, name)):
+            fields[name] = [MONEY_LIMITS]
     if entry.day > utc_today():
         fields["date"] = ["Must not be in the future."]
     currency = (entry.currency or (stock.currency if stock else "")).upper()
@@ -300,7 +316,7 @@ def _row(user_id: int, entry: TransactionIn, import_key: str | None) -> Transact
         raise validation_error(fields)
     return Transaction(user_id=user_id, symbol=symbol, kind=entry.kind, quantity=entry.quantity,
                        price=entry.price, fee=entry.fee, currency=currency, day=entry.day,
-                       note=(entry.note or None), import_key=import_key)
+                       note=(entry.note or "").strip() or None, import_key=import_key)
 
 
 def _check_replay(rows: list[Transaction], because: str | None = None) -> None:
@@ -365,9 +381,15 @@ def _zero_totals() -> dict[str, Any]:
 
 
 def _standalone_fees(rows: list[Any], rates: dict[tuple[str, date], Decimal]) -> Decimal:
-    # Buy/sell commissions are already inside cost basis and realised P/L; fee rows are not.
-    return sum(((Decimal(r.quantity) * Decimal(r.price) + Decimal(r.fee or 0)) * rates.get((r.currency, r.day), Decimal(1))
-                for r in rows if r.kind == "fee"), Decimal(0))
+    # Buy/sell commissions are already inside cost basis and realised P/L; fee rows (amount
+    # and commission) and the commission on a dividend row are not.
+    total = Decimal(0)
+    for r in rows:
+        if r.kind == "fee":
+            total += (Decimal(r.quantity) * Decimal(r.price) + Decimal(r.fee or 0)) * rates.get((r.currency, r.day), Decimal(1))
+        elif r.kind == "dividend":
+            total += Decimal(r.fee or 0) * rates.get((r.currency, r.day), Decimal(1))
+    return total
 
 
 def _range_start(range_name: str, today: date, first: date) -> date:

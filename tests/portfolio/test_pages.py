@@ -1,0 +1,191 @@
+"""The watchlist, portfolio and alerts pages and their forms (session login, CSRF tokens)."""
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+from decimal import Decimal
+
+import pytest
+
+from tests.conftest import csrf_token
+from tests.portfolio.helpers import ok_txn, transactions
+
+D = Decimal
+
+
+def _attr(page: str, name: str) -> str:
+    match = re.search(rf'{name}="([^"]*)"', page)
+    assert match, name
+    return html.unescape(match.group(1))
+
+
+@pytest.fixture
+def token(client, page_user) -> str:
+    return csrf_token(client, "/account")
+
+
+def test_pages_need_a_login(client) -> None:
+    for path in ("/watchlist", "/portfolio", "/alerts"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], path
+
+
+def test_empty_pages_render(client, page_user) -> None:
+    for path, marker in (("/watchlist", "My watchlist"), ("/portfolio", "No transactions yet."),
+                         ("/alerts", "No alerts yet.")):
+        response = client.get(path)
+        assert response.status_code == 200 and marker in response.get_data(as_text=True), path
+    assert client.get("/portfolio?range=bogus").status_code == 200  # falls back to 1y
+
+
+def test_portfolio_page_with_holdings(client, page_user) -> None:
+    h = page_user["headers"]
+    ok_txn(client, h, "buy", "SAP.DE", 10, 40, "2025-03-03")
+    ok_txn(client, h, "buy", "AAPL", 2, 150, "2025-06-02")
+    api = client.get("/api/v1/portfolio/allocation", headers=h).get_json()
+    page = client.get("/portfolio").get_data(as_text=True)
+    holdings_table = page[page.index('data-testid="holdings"'):]
+    holdings_table = holdings_table[:holdings_table.index("</table>")]
+    assert 'data-live-symbol="SAP.DE"' in holdings_table and 'data-live-symbol="AAPL"' in holdings_table
+    # The allocation chart's data is the allocation API's answer (unrounded), HTML-escaped inside the attribute.
+    allocation = json.loads(_attr(page, "data-allocation"))
+    for dimension in ("holding", "sector", "country", "currency"):
+        assert [(s["key"], s["weight"]) for s in allocation[dimension]] == [
+            (s["key"], s["weight"]) for s in api[dimension]], dimension
+        assert [D(str(s["value"])).quantize(D("0.01")) for s in allocation[dimension]] == [
+            D(s["value"]) for s in api[dimension]], dimension
+    assert sorted(s["key"] for s in allocation["currency"]) == ["EUR", "USD"]
+    assert sum(s["weight"] for s in allocation["holding"]) == pytest.approx(1.0)
+    performance = json.loads(_attr(page, "data-performance"))
+    assert performance["benchmark_name"] == "DAX" and performance["portfolio"] and performance["benchmark"]
+    assert performance["portfolio"][0]["value"] == 100
+    assert 'id="performance-chart"' in page and 'data-testid="monthly"' in page
+    monthly = page[page.index('data-testid="monthly"'):]
+    assert "<td>2026</td>" in monthly and "<td>2025</td>" in monthly
+    assert 'data-testid="transactions"' in page
+
+
+def test_add_transaction_form(client, page_user, token) -> None:
+    form = {"csrf_token": token, "date": "2025-03-03", "symbol": "SAP.DE", "kind": "buy", "quantity": "abc",
+            "price": "101.25", "fee": "", "note": "my note"}
+    bad = client.post("/portfolio/transactions", data=form)
+    assert bad.status_code == 400
+    page = bad.get_data(as_text=True)
+    assert "Enter a number." in page and 'aria-invalid="true"' in page
+    # Everything typed is still in the form.
+    for name, value in (("symbol", "SAP.DE"), ("quantity", "abc"), ("price", "101.25"), ("note", "my note"),
+                        ("date", "2025-03-03")):
+        assert re.search(rf'name="{name}"[^>]*value="{re.escape(value)}"', page), name
+    # The service's own checks come back as field messages too.
+    unknown = client.post("/portfolio/transactions", data={**form, "symbol": "NOPE.XX", "quantity": "1"})
+    assert unknown.status_code == 400 and "is not in the stock universe" in unknown.get_data(as_text=True)
+    assert 'name="symbol" value="NOPE.XX"' in unknown.get_data(as_text=True)
+    bad_date = client.post("/portfolio/transactions", data={**form, "quantity": "1", "date": "03/03/2025"})
+    assert bad_date.status_code == 400 and "Enter a date as YYYY-MM-DD." in bad_date.get_data(as_text=True)
+    # An oversell is a 422 with the form-level message saying how many are held.
+    oversell = client.post("/portfolio/transactions", data={**form, "kind": "sell", "quantity": "5"})
+    assert oversell.status_code == 422
+    text = oversell.get_data(as_text=True)
+    assert 'data-testid="form-error"' in text and "only 0 held" in text and 'name="quantity" value="5"' in text
+    assert "<option selected>sell</option>" in text
+    assert transactions(client, page_user["headers"]) == []
+    good = client.post("/portfolio/transactions", data={**form, "quantity": "2.5"}, follow_redirects=True)
+    assert good.status_code == 200 and "Buy of SAP.DE recorded." in good.get_data(as_text=True)
+    stored = transactions(client, page_user["headers"])
+    assert [(t["symbol"], t["quantity"], t["price"], t["fee"], t["note"]) for t in stored] == [
+        ("SAP.DE", "2.5", "101.25", "0", "my note")]
+    # The delete button removes it.
+    gone = client.post(f"/portfolio/transactions/{stored[0]['id']}/delete", data={"csrf_token": token},
+                       follow_redirects=True)
+    assert "Transaction deleted." in gone.get_data(as_text=True)
+    assert transactions(client, page_user["headers"]) == []
+
+
+def test_form_without_csrf_token_is_refused(client, page_user) -> None:
+    response = client.post("/portfolio/transactions", data={"date": "2025-03-03", "symbol": "SAP.DE", "kind": "buy",
+                                                            "quantity": "1", "price": "1"})
+    assert response.status_code == 400
+    assert transactions(client, page_user["headers"]) == []
+
+
+def test_import_form_flashes_row_errors(client, page_user, token) -> None:
+    header = "date,symbol,kind,quantity,price,fee,currency,note\n"
+    bad = header + "2025-03-03,SAP.DE,buy,5,100,0,EUR,\n" + "2025-02-30,SAP.DE,buy,5,100,0,EUR,\n"
+
+    def upload(data: bytes):
+        return client.post("/portfolio/import", data={"csrf_token": token, "file": (io.BytesIO(data), "t.csv")},
+                           content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
+
+    page = upload(bad.encode())
+    assert "flash-error" in page and "1 row(s) are invalid; nothing was imported. line 3: date Use YYYY-MM-DD." in page
+    assert transactions(client, page_user["headers"]) == []
+    assert "The file must be UTF-8 text." in upload("caf\u00e9".encode("latin-1"))
+    assert "Choose a CSV file to import." in upload(b"")
+    good = header + "2025-03-03,SAP.DE,buy,5,100,0,EUR,\n"
+    assert "Imported 1 transaction(s); 0 already there." in upload(good.encode())
+    assert "Imported 0 transaction(s); 1 already there." in upload(good.encode())
+    assert len(transactions(client, page_user["headers"])) == 1
+
+
+def test_stock_page_adds_to_the_picked_watchlist(client, page_user, token) -> None:
+    h = page_user["headers"]
+    second = client.post("/api/v1/watchlists", json={"name": "Second"}, headers=h).get_json()
+    page = client.get("/stocks/SAP.DE").get_data(as_text=True)
+    form = page[page.index('class="add-watchlist"'):]
+    form = form[:form.index("</form>")]
+    assert 'name="symbol" value="SAP.DE"' in form and 'name="back" value="stock"' in form
+    assert f'<option value="{second["id"]}">Second</option>' in form
+    response = client.post("/watchlist/add", data={"csrf_token": token, "watchlist": str(second["id"]),
+                                                   "symbol": "sap.de", "back": "stock"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/stocks/SAP.DE")
+    lists = {w["name"]: [i["symbol"] for i in w["items"]]
+             for w in client.get("/api/v1/watchlists", headers=h).get_json()}
+    assert lists == {"My watchlist": [], "Second": ["SAP.DE"]}
+    # Adding it again is refused with a message, and the list is unchanged.
+    again = client.post("/watchlist/add", data={"csrf_token": token, "watchlist": str(second["id"]),
+                                                "symbol": "SAP.DE"}, follow_redirects=True)
+    assert "already on" in again.get_data(as_text=True)
+    no_pick = client.post("/watchlist/add", data={"csrf_token": token, "symbol": "SAP.DE"}, follow_redirects=True)
+    assert "Pick a watchlist." in no_pick.get_data(as_text=True)
+    assert client.get(f"/api/v1/watchlists/{second['id']}", headers=h).get_json()["items"][0]["symbol"] == "SAP.DE"
+
+
+def test_watchlist_page_forms(client, page_user, token) -> None:
+    h = page_user["headers"]
+    created = client.post("/watchlist", data={"csrf_token": token, "name": "Cars"})
+    assert created.status_code == 302
+    cars = next(w for w in client.get("/api/v1/watchlists", headers=h).get_json() if w["name"] == "Cars")
+    assert created.headers["Location"].endswith(f"/watchlist?id={cars['id']}")
+    for symbol in ("SAP.DE", "ADS.DE"):
+        client.post(f"/watchlist/{cars['id']}/items", data={"csrf_token": token, "symbol": symbol})
+    client.post(f"/watchlist/{cars['id']}/items/ADS.DE/move", data={"csrf_token": token, "direction": "up"})
+    client.post(f"/watchlist/{cars['id']}/rename", data={"csrf_token": token, "name": "Autos"})
+    body = client.get(f"/api/v1/watchlists/{cars['id']}", headers=h).get_json()
+    assert body["name"] == "Autos" and [i["symbol"] for i in body["items"]] == ["ADS.DE", "SAP.DE"]
+    page = client.get(f"/watchlist?id={cars['id']}").get_data(as_text=True)
+    assert 'data-testid="watchlist-table"' in page
+    assert page.index('data-live-symbol="ADS.DE"') < page.index('data-live-symbol="SAP.DE"')
+    dup = client.post("/watchlist", data={"csrf_token": token, "name": "Autos"}, follow_redirects=True)
+    assert "already have a watchlist" in dup.get_data(as_text=True)
+    client.post(f"/watchlist/{cars['id']}/items/SAP.DE/remove", data={"csrf_token": token})
+    client.post(f"/watchlist/{cars['id']}/delete", data={"csrf_token": token})
+    assert [w["name"] for w in client.get("/api/v1/watchlists", headers=h).get_json()] == ["My watchlist"]
+
+
+def test_alerts_page(client, page_user, token) -> None:
+    h = page_user["headers"]
+    ok_txn(client, h, "buy", "SAP.DE", 4, 50, "2025-03-03", fee=2)
+    # Average cost (4 * 50 + 2) / 4 = 50.50; a 20 % stop-loss is 50.50 * 0.8 = 40.40.
+    made = client.post("/alerts", data={"csrf_token": token, "symbol": "SAP.DE", "kind": "stop_loss",
+                                        "threshold": "", "threshold_pct": "20"}, follow_redirects=True)
+    assert "Alert set." in made.get_data(as_text=True)
+    alerts = client.get("/api/v1/alerts", headers=h).get_json()
+    assert len(alerts) == 1 and D(alerts[0]["threshold"]) == D("40.4")
+    bad = client.post("/alerts", data={"csrf_token": token, "symbol": "SAP.DE", "kind": "above", "threshold": "x"},
+                      follow_redirects=True)
+    assert "threshold: Enter a number." in bad.get_data(as_text=True)
+    page = client.get("/alerts").get_data(as_text=True)
+    assert 'data-testid="alerts"' in page and f'data-alert-id="{alerts[0]["id"]}"' in page
+    assert "(20 % from cost)" in page
