@@ -16,10 +16,15 @@ bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 @login_required
 def index():
     """List the user's alerts (checked against current prices first) with a form to add one."""
-    for alert in services.check_user_alerts(current_user.id):
+    flash_fired_alerts(current_user.id)
+    return render_template("alerts/index.html", alerts=services.alerts(current_user.id), kinds=services.KINDS)
+
+
+def flash_fired_alerts(user_id: int) -> None:
+    """Check the user's alerts against current prices and flash each one that fires now."""
+    for alert in services.check_user_alerts(user_id):
         flash(f"Alert: {alert['symbol']} {alert['kind'].replace('_', ' ')} {alert['threshold']} "
               f"fired at {alert['triggered_price']}.", "info")
-    return render_template("alerts/index.html", alerts=services.alerts(current_user.id), kinds=services.KINDS)
 
 
 @bp.post("")

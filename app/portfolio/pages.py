@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from app.alerts.services import check_user_alerts
+from app.alerts.pages import flash_fired_alerts
 from app.analysis.periods import RANGES
 from app.ops.errors import APIError
 from app.portfolio import csvio, services
@@ -23,10 +23,7 @@ def index(form: dict | None = None, form_errors: dict | None = None, status: int
     range_name = request.args.get("range", "1y")
     if range_name not in RANGES:
         range_name = "1y"
-    fired = check_user_alerts(current_user.id)
-    for alert in fired:
-        flash(f"Alert: {alert['symbol']} {alert['kind'].replace('_', ' ')} {alert['threshold']} "
-              f"fired at {alert['triggered_price']}.", "info")
+    flash_fired_alerts(current_user.id)
     data, performance, allocation, error = None, None, None, None
     try:
         data = services.portfolio(current_user)

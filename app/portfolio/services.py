@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -176,12 +177,12 @@ def portfolio(user: User) -> dict[str, Any]:
     rows = ledger(user.id)
     fx = _fx_series({r.currency for r in rows if r.currency != base}, base,
                     (rows[0].day if rows else utc_today()) - timedelta(days=10), utc_today())
-    on_days = {(r.currency, r.day): _rate_on(fx, r.currency, r.day) for r in rows if r.currency != base}
+    on_days = _rates_on(fx, {(r.currency, r.day) for r in rows if r.currency != base})
     positions = pm.replay(_txns(rows, on_days))
     held = [p for p in positions.values() if p.quantity > 0]
     batch = quotes_for([p.symbol for p in held]) if held else {"quotes": {}, "errors": {}}
-    rates = {p.currency: _rate_on(fx, p.currency, utc_today()) if p.currency != base else Decimal(1)
-             for p in positions.values()}
+    rates = {currency: rate for (currency, _), rate in
+             _rates_on(fx, {(p.currency, utc_today()) for p in positions.values()}).items()}
     holdings, totals = [], _zero_totals()
     for position in positions.values():
         quote = batch["quotes"].get(position.symbol)
@@ -252,7 +253,7 @@ def _performance(rows: list[Transaction], base: str, benchmark: str, range_name:
     closes = {s: {date.fromordinal(d): Decimal(str(c)) for d, c in zip(v["d"], v["c"])}
               for s, v in closes_for(symbols, first - timedelta(days=10), today).items()}
     fx = _fx_series({r.currency for r in rows}, base, first - timedelta(days=10), today)
-    txns = _txns(rows, {(r.currency, r.day): _rate_on(fx, r.currency, r.day) for r in rows})
+    txns = _txns(rows, _rates_on(fx, {(r.currency, r.day) for r in rows}))
     series = rm.daily_value_series(txns, closes, fx, first, today, base)
     start = _range_start(range_name, today, first)
     shown = [p for p in series if p.day >= start]
@@ -347,27 +348,19 @@ def _fx_series(currencies: set[str], base: str, start: date, end: date) -> dict[
     return {cur: {d: Decimal(str(r)) for d, r in series.items()} for cur, series in raw.items()}
 
 
-def _rate_on(fx: dict[str, dict[date, Decimal]], currency: str, day: date) -> Decimal:
-    series = fx.get(currency) or {}
-    if not series:
-        return Decimal(1)
-    days = _sorted_days(series)
-    i = bisect_right(days, day)
-    return series[days[i - 1]] if i else series[days[0]]  # before the first rate: the first one
-
-
-def _sorted_days(series: dict[date, Decimal]) -> list[date]:
-    # Rates are looked up once per transaction: sort each series once, not once per lookup.
-    key = id(series)
-    cached = _SORTED.get(key)
-    if cached is None or cached[0] is not series:
-        cached = (series, sorted(series))
-        _SORTED.clear() if len(_SORTED) > 64 else None
-        _SORTED[key] = cached
-    return cached[1]
-
-
-_SORTED: dict[int, tuple[dict, list[date]]] = {}
+def _rates_on(fx: dict[str, dict[date, Decimal]], wanted: Iterable[tuple[str, date]]
+              ) -> dict[tuple[str, date], Decimal]:
+    """Return the rate of each (currency, day): the last known on or before it (else the first; 1 if none)."""
+    days = {currency: sorted(series) for currency, series in fx.items() if series}  # sorted once per call
+    out: dict[tuple[str, date], Decimal] = {}
+    for currency, day in wanted:
+        known = days.get(currency)
+        if not known:
+            out[(currency, day)] = Decimal(1)
+            continue
+        i = bisect_right(known, day)
+        out[(currency, day)] = fx[currency][known[i - 1] if i else known[0]]
+    return out
 
 
 def _valued(valued: dict[str, Any]) -> dict[str, Any]:
