@@ -49,6 +49,20 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "ALPHAVANTAGE_BASE_URL": env.get("ALPHAVANTAGE_BASE_URL", "https://www.alphavantage.co"),
         "DEMO_LATENCY_MS": _number(env, "DEMO_LATENCY_MS", 0, float),
         "DEMO_FAILURE_RATE": _number(env, "DEMO_FAILURE_RATE", 0.0, float),
+        "DEMO_TICK_S": _number(env, "DEMO_TICK_S", 1.0, float),
+        # Live updates (Socket.IO /live): see README "Live updates".
+        "LIVE_MAX_CONNECTIONS": _number(env, "LIVE_MAX_CONNECTIONS", 5000, int),
+        "LIVE_MAX_SYMBOLS": _number(env, "LIVE_MAX_SYMBOLS", 100, int),
+        "LIVE_TICK_OPEN_S": _number(env, "LIVE_TICK_OPEN_S", 2.0, float),
+        "LIVE_TICK_CLOSED_S": _number(env, "LIVE_TICK_CLOSED_S", 30.0, float),
+        "LIVE_LOCK_TTL_S": _number(env, "LIVE_LOCK_TTL_S", 10.0, float),
+        "LIVE_STREAMER": env.get("LIVE_STREAMER", "web").strip().lower(),
+        "LIVE_LOOP": _bool(env.get("LIVE_LOOP"), default=True),
+        "LIVE_REDIS_PREFIX": env.get("LIVE_REDIS_PREFIX", "td:live:"),
+        "LIVE_CHANNEL": env.get("LIVE_CHANNEL", "tickerdesk-live"),  # the Socket.IO message queue's
+        # The demo market replays its last session while the exchanges are closed, so live
+        # updates move at any hour; false follows the exchanges' hours like a real market.
+        "DEMO_ALWAYS_OPEN": _bool(env.get("DEMO_ALWAYS_OPEN"), default=True),
         "BASE_CURRENCY": env.get("BASE_CURRENCY", "EUR").strip().upper(),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper(),
         "LOG_JSON": _bool(env.get("LOG_JSON"), default=production),
@@ -59,6 +73,7 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "RATELIMIT_REGISTER": env.get("RATELIMIT_REGISTER", "5 per minute"),
         "RATELIMIT_BATCH": env.get("RATELIMIT_BATCH", "60 per minute"),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", ""),  # to share one Redis between apps
         "RATELIMIT_HEADERS_ENABLED": True,
         # Cache TTL classes, in seconds.
         "CACHE_TTL_QUOTE": _number(env, "CACHE_TTL_QUOTE", 15, int),
@@ -79,12 +94,14 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "WTF_CSRF_ENABLED": True,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
-        "LIVE_MAX_CONNECTIONS": _number(env, "LIVE_MAX_CONNECTIONS", 5000, int),
     }
     cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
     cfg["JWT_SECRET_KEY"] = env.get("JWT_SECRET_KEY") or cfg["SECRET_KEY"]
     if len(cfg["BASE_CURRENCY"]) != 3 or not cfg["BASE_CURRENCY"].isalpha():
         raise ConfigError(f"BASE_CURRENCY must be a three-letter currency code, not {cfg['BASE_CURRENCY']!r}")
+    if cfg["LIVE_STREAMER"] not in ("web", "off"):
+        raise ConfigError(f"LIVE_STREAMER must be 'web' (web processes may run the streamer) or 'off' "
+                          f"(only `flask live stream` does), not {cfg['LIVE_STREAMER']!r}")
     cfg.update(overrides or {})
     return cfg
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask, current_app, request
 from flask_smorest import Api
 from sqlalchemy import event
-from flask_jwt_extended import JWTManager, get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 from flask_limiter import Limiter
@@ -19,6 +19,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 from app import aio, cache
+from app.auth.jwtmemo import MemoJWTManager
 
 
 class Base(DeclarativeBase):
@@ -35,11 +36,15 @@ def limit_key(kind: str, value: str) -> str:
 
 
 def user_or_ip() -> str:
-    """Rate-limit key: the JWT identity when a valid token is presented, else the client IP."""
-    if request.headers.get("Authorization", "").startswith("Bearer "):
+    """Rate-limit key: the identity of a valid bearer token, else the client IP.
+
+    Only the token's signature and expiry are checked here (from the memo of verified tokens,
+    app.auth.jwtmemo); the view's own check refuses a revoked or outdated one.
+    """
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
         try:
-            verify_jwt_in_request(optional=True)
-            identity = get_jwt_identity()
+            identity = decode_token(auth[7:].strip()).get("sub")
         except (JWTExtendedException, PyJWTError):  # the view rejects it; key by IP meanwhile
             identity = None
         if identity:
@@ -49,7 +54,7 @@ def user_or_ip() -> str:
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-jwt = JWTManager()
+jwt = MemoJWTManager()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=user_or_ip, key_prefix="td")  # per-app namespaces: see limit_key()
@@ -78,7 +83,14 @@ def init_extensions(app: Flask) -> None:
     api.init_app(app)
     cache.init_app(app)
     aio.init_app(app)
-    socketio.init_app(app, message_queue=app.config.get("REDIS_URL"), async_mode=_async_mode(),
+    # Handlers declared before the first init_app are kept by Flask-SocketIO and bound to every
+    # app's server; declared after, they would bind to that one server only (tests build many apps).
+    from app.live import events as _live_events  # noqa: F401
+
+    # Flask-SocketIO keeps server options between init_app calls: drop an earlier app's queue.
+    socketio.server_options.pop("client_manager", None)
+    socketio.init_app(app, message_queue=app.config.get("REDIS_URL"), channel=app.config["LIVE_CHANNEL"],
+                      async_mode=_async_mode(),
                       cors_allowed_origins=[], logger=False, engineio_logger=False)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

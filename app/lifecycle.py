@@ -12,6 +12,11 @@ def shutdown(app: Flask | None) -> None:
     from app import aio
     from app.ops.redis import close_redis
 
+    if isinstance(app, Flask):
+        live = app.extensions.get("tickerdesk_live")
+        if live is not None:  # give up the streamer lock now rather than when its TTL lapses
+            live.loop.stop()
+            live.loop.release()
     aio.shutdown()
     if isinstance(app, Flask):
         close_redis(app)

@@ -10,7 +10,7 @@ from flask import current_app, g, has_request_context, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from app.auth import schemas
+from app.auth import blocklist, schemas
 from app.auth.schemas import MAX_PASSWORD, MIN_PASSWORD
 from app.extensions import db
 from app.models import Alert, AuditEvent, Transaction, User, Watchlist, WatchlistItem
@@ -142,6 +142,7 @@ def delete_account(user: User) -> None:
     # Keep that an erasure happened, but nothing that identifies who.
     db.session.add(AuditEvent(kind="account_deleted", user_id=None, details={}))
     db.session.commit()
+    blocklist.forget_user(user_id)
 
 
 def audit(kind: str, user_id: int | None, **details: Any) -> None:

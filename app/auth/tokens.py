@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
 from app.auth import blocklist
 from app.extensions import db, jwt, login_manager
 from app.models import User
@@ -19,22 +23,78 @@ def load_session_user(session_id: str) -> User | None:
     return user if user is not None and user.token_version == int(version) else None
 
 
-@jwt.user_lookup_loader
-def load_token_user(_header: dict[str, Any], claims: dict[str, Any]) -> User | None:
-    """Return the token's user, None when it is gone or changed its password since."""
-    identity = claims.get("sub", "")
-    if not str(identity).isdigit():
-        return None
-    user = db.session.get(User, int(identity))
-    if user is None or claims.get("ver", 0) != user.token_version:
-        return None
-    return user
+class TokenUser:
+    """The user a verified access token names: `id` at once, every other attribute from the row.
+
+    API views that only need the id (most) cost no query; the row is loaded on first use.
+    """
+
+    __slots__ = ("id", "_row")
+
+    def __init__(self, user_id: int) -> None:
+        object.__setattr__(self, "id", user_id)
+        object.__setattr__(self, "_row", None)
+
+    @property
+    def row(self) -> User:
+        """The user's database row (loaded once per request)."""
+        row = self._row
+        if row is None:
+            row = db.session.get(User, self.id)
+            if row is None:  # deleted since the token was checked, moments ago
+                raise LookupError(f"user {self.id} no longer exists")
+            object.__setattr__(self, "_row", row)
+        return row
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.row, name, value)
+
+
+@event.listens_for(db.session, "after_flush")
+def _note_token_version_changes(session: Session, _context: Any) -> None:
+    """Remember users whose token version changed or who were deleted, to forget after commit."""
+    changed = {obj.id for obj in session.dirty
+               if isinstance(obj, User) and inspect(obj).attrs.token_version.history.has_changes()}
+    changed.update(obj.id for obj in session.deleted if isinstance(obj, User))
+    if changed:
+        session.info.setdefault("tickerdesk_forget_users", set()).update(changed)
+
+
+@event.listens_for(db.session, "after_commit")
+def _forget_changed_versions(session: Session) -> None:
+    for user_id in session.info.pop("tickerdesk_forget_users", ()):
+        blocklist.forget_user(user_id)
+
+
+@event.listens_for(db.session, "after_rollback")
+def _drop_noted_versions(session: Session) -> None:
+    session.info.pop("tickerdesk_forget_users", None)
 
 
 @jwt.token_in_blocklist_loader
 def token_revoked(_header: dict[str, Any], claims: dict[str, Any]) -> bool:
-    """Return whether the token was revoked."""
-    return blocklist.is_revoked(claims["jti"])
+    """Return whether the token was revoked; note its user's current version for the lookup."""
+    identity = str(claims.get("sub", ""))
+    revoked, version = blocklist.token_state(claims["jti"], int(identity) if identity.isdigit() else None)
+    g.tickerdesk_token_user_version = version
+    return revoked
+
+
+@jwt.user_lookup_loader
+def load_token_user(_header: dict[str, Any], claims: dict[str, Any]) -> TokenUser | None:
+    """Return the token's user, None when it is gone or changed its password since."""
+    identity = str(claims.get("sub", ""))
+    if not identity.isdigit():
+        return None
+    version = g.pop("tickerdesk_token_user_version", None)
+    if version is None:  # the revocation check was skipped
+        version = blocklist.token_state(claims["jti"], int(identity))[1]
+    if version == blocklist.GONE or claims.get("ver", 0) != version:
+        return None
+    return TokenUser(int(identity))
 
 
 @jwt.unauthorized_loader

@@ -27,7 +27,7 @@ log = structlog.get_logger(__name__)
 # Settings a provider or the client may read; captured in sync code and handed to the loop.
 _PROVIDER_KEYS = ("FINNHUB_API_KEY", "ALPHAVANTAGE_API_KEY", "YAHOO_BASE_URL", "FINNHUB_BASE_URL",
                   "ALPHAVANTAGE_BASE_URL", "FINNHUB_PREMIUM", "ALPHAVANTAGE_RATE_PER_MIN",
-                  "DEMO_LATENCY_MS", "DEMO_FAILURE_RATE", "DEMO_TICK_S", "DEMO_SEED") + tuple(
+                  "DEMO_LATENCY_MS", "DEMO_FAILURE_RATE", "DEMO_TICK_S", "DEMO_SEED", "DEMO_ALWAYS_OPEN") + tuple(
     f"{prefix}_{knob}" for prefix in ("YAHOO", "FINNHUB", "ALPHAVANTAGE")
     for knob in ("BATCH_SIZE", "RATE_PER_S", "CONCURRENCY", "TIMEOUT_S"))
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, MarketClient]] = \
@@ -85,6 +85,17 @@ def quotes_for(symbols: Iterable[str]) -> QuoteBatch:
     if stale:
         _refresh_in_background(stale)
     return QuoteBatch(quotes={s: quotes[s] for s in wanted if s in quotes}, errors=errors)
+
+
+def refresh_quotes(symbols: Iterable[str]) -> QuoteBatch:
+    """Fetch quotes from the providers now (one batched call), bypassing fresh cache entries.
+
+    For the live streamer, the one poller: the answers refresh the cache that pages read,
+    and a symbol whose providers fail is served from its last good copy, flagged stale.
+    """
+    wanted = list(dict.fromkeys(s.upper() for s in symbols))
+    quotes, errors = _fetch_quotes(wanted) if wanted else ({}, {})
+    return QuoteBatch(quotes=quotes, errors=errors)
 
 
 def _fetch_quotes(symbols: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:

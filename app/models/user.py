@@ -26,6 +26,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Bumped on password change: invalidates every session and JWT issued before it.
     token_version: Mapped[int] = mapped_column(default=0)
+    # Bumped (under the row lock) by every write to the user's transactions: keys derived caches.
+    ledger_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def get_id(self) -> str:
         """Return the session id: user id and token version, so a password change logs others out."""

@@ -55,7 +55,7 @@ def error_response(status: int, message: str, code: str | None = None,
 
 def wants_json() -> bool:
     """Return whether the current request should get JSON errors rather than a page."""
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") or request.path.endswith(".json"):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]

@@ -174,11 +174,7 @@ def delete_transaction(user_id: int, transaction_id: int) -> None:
 def portfolio(user: User) -> dict[str, Any]:
     """Return holdings valued now (one batch quote call) and the portfolio's totals, in the base currency."""
     base = base_currency(user)
-    rows = ledger(user.id)
-    fx = _fx_series({r.currency for r in rows if r.currency != base}, base,
-                    (rows[0].day if rows else utc_today()) - timedelta(days=10), utc_today())
-    on_days = _rates_on(fx, {(r.currency, r.day) for r in rows if r.currency != base})
-    positions = pm.replay(_txns(rows, on_days))
+    positions, standalone_fees, fx = _replayed(user.id, base)
     held = [p for p in positions.values() if p.quantity > 0]
     batch = quotes_for([p.symbol for p in held]) if held else {"quotes": {}, "errors": {}}
     rates = {currency: rate for (currency, _), rate in
@@ -215,7 +211,7 @@ def portfolio(user: User) -> dict[str, Any]:
         value = holding.get("market_value_base")
         holding["weight"] = float(value / totals["value"]) if value is not None and totals["value"] else None
     holdings.sort(key=lambda h: -(h.get("market_value_base") or 0))
-    totals["total_pl"] = totals["unrealised"] + totals["realised"] + totals["dividends"] - _standalone_fees(rows, on_days)
+    totals["total_pl"] = totals["unrealised"] + totals["realised"] + totals["dividends"] - standalone_fees
     previous = totals["value"] - totals["day_change"]
     totals["day_change_pct"] = float(totals["day_change"] / previous * 100) if previous else None
     return {"base_currency": base, "holdings": holdings, "totals": totals,
@@ -283,12 +279,10 @@ def allocation(user: User, data: dict[str, Any] | None = None) -> dict[str, Any]
 # -- helpers ---------------------------------------------------------------------------
 
 def _lock_owner(user_id: int) -> None:
-    if db.engine.dialect.name == "sqlite":
-        # SQLite has no FOR UPDATE: a no-op write takes its single writer lock now, before the
-        # reads that validate the new rows, so a second writer waits until this one commits.
-        db.session.execute(update(User).where(User.id == user_id).values(token_version=User.token_version))
-    else:
-        db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    # Bumping the ledger version locks the user's row (PostgreSQL) or takes SQLite's single writer
+    # lock now, before the reads that validate the new rows, so a second writer waits until this
+    # one commits; and it retires every cached replay of the old ledger (rolled back with a failed write).
+    db.session.execute(update(User).where(User.id == user_id).values(ledger_version=User.ledger_version + 1))
 
 
 def _row(user_id: int, entry: TransactionIn, import_key: str | None) -> Transaction:
@@ -371,6 +365,37 @@ def _valued(valued: dict[str, Any]) -> dict[str, Any]:
 def _zero_totals() -> dict[str, Any]:
     return {k: Decimal(0) for k in ("value", "cost_basis", "unrealised", "realised", "dividends", "fees",
                                     "day_change")}
+
+
+REPLAY_MEMO_SIZE = 256
+
+
+def _replayed(user_id: int, base: str) -> tuple[dict[str, pm.Position], Decimal, dict[str, dict[date, Decimal]]]:
+    """Return the user's replayed positions, their standalone fees and the FX series, in `base`.
+
+    The replay of a whole ledger is the bulk of a portfolio read, so it is kept in process
+    memory under the user's ledger version (bumped by every write to the transactions), the
+    base currency and the day; the positions are only read afterwards, never changed.
+    """
+    today = utc_today()
+    version = db.session.scalar(select(User.ledger_version).where(User.id == user_id))
+    key = (user_id, version, base, today)
+    memo = current_app.extensions.setdefault("tickerdesk_replays", {})
+    found = memo.get(key)
+    if found is not None:
+        positions, fees, start = found
+        return positions, fees, _fx_series({p.currency for p in positions.values() if p.currency != base},
+                                           base, start, today)
+    rows = ledger(user_id)
+    start = (rows[0].day if rows else today) - timedelta(days=10)
+    fx = _fx_series({r.currency for r in rows if r.currency != base}, base, start, today)
+    on_days = _rates_on(fx, {(r.currency, r.day) for r in rows if r.currency != base})
+    positions = pm.replay(_txns(rows, on_days))
+    fees = _standalone_fees(rows, on_days)
+    if len(memo) >= REPLAY_MEMO_SIZE:
+        memo.pop(next(iter(memo)), None)
+    memo[key] = (positions, fees, start)
+    return positions, fees, fx
 
 
 def _standalone_fees(rows: list[Any], rates: dict[tuple[str, date], Decimal]) -> Decimal:

@@ -423,3 +423,23 @@ def test_ten_years_of_history_is_fast(universe):
     elapsed = time.perf_counter() - started
     print(f"a batch of {len(quotes)} quotes in {elapsed * 1000:.1f} ms")
     assert all(isinstance(q, Quote) for q in quotes.values()) and elapsed < 1.0
+
+
+def test_always_open_replays_the_last_session_while_the_exchange_is_closed() -> None:
+    saturday = datetime(2024, 6, 15, 12, tzinfo=UTC)
+    clock = Clock(saturday)
+    closed = DemoProvider({"DEMO_TICK_S": 1.0}, now=clock)
+    replaying = DemoProvider({"DEMO_TICK_S": 1.0, "DEMO_ALWAYS_OPEN": True}, now=clock)
+    seen_closed, seen_open = set(), set()
+    for _ in range(30):
+        q_closed = run(closed.quotes(["SAP.DE"]))["SAP.DE"]
+        q_open = run(replaying.quotes(["SAP.DE"]))["SAP.DE"]
+        seen_closed.add(q_closed.price)
+        seen_open.add(q_open.price)
+        assert q_closed.market_state == "closed" and q_open.market_state == "open"
+        # The replay stays inside the last session's range and on its day: history is untouched.
+        assert q_open.day_low <= q_open.price <= q_open.day_high
+        assert q_open.previous_close == q_closed.previous_close
+        clock.now += timedelta(seconds=1)
+    assert len(seen_closed) == 1, "a closed market does not move"
+    assert len(seen_open) > 1, "the replay moves tick by tick"

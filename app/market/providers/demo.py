@@ -72,10 +72,11 @@ class DemoProvider(Provider):
         """Return the simulated live quote, or SymbolNotFoundError, for each symbol."""
         await self._simulate_call()
         now, tick_s = self.now(), max(0.01, float(self.settings.get("DEMO_TICK_S") or 1.0))
+        always_open = bool(self.settings.get("DEMO_ALWAYS_OPEN"))
         out: dict[str, Quote | Exception] = {}
         for symbol in symbols:
             try:
-                out[symbol] = _quote(_params(self._record(symbol)), now, tick_s)
+                out[symbol] = _quote(_params(self._record(symbol)), now, tick_s, always_open)
             except SymbolNotFoundError as exc:
                 out[symbol] = exc
         return out
@@ -404,7 +405,9 @@ def _last_closed_day(p: _Sym, now: datetime) -> date:
 # --- quotes ----------------------------------------------------------------------------------
 
 
-def _quote(p: _Sym, now: datetime, tick_s: float) -> Quote:
+def _quote(p: _Sym, now: datetime, tick_s: float, always_open: bool = False) -> Quote:
+    """The quote at `now`. With `always_open`, a closed market replays its last session's
+    intraday path over and over (tick by tick at wall-clock pace), so a demo moves at any hour."""
     local = now.astimezone(p.zone).date()
     opens, closes = _session(p, local)
     live = _is_trading(local) and opens <= now < closes
@@ -413,19 +416,25 @@ def _quote(p: _Sym, now: datetime, tick_s: float) -> Quote:
     o, h, lw, c, volume = _ohlcv_range(p, n, n)[0]
     prev = _log_closes(p, n - 1, n - 1)[0]
     ts = _session(p, day)[1]  # a closed market's quote is its last trade, at the close
-    if live:
+    replay = always_open and not live
+    if replay:
+        opens, closes = _session(p, day)
+    if live or replay:
         ticks = max(1, math.ceil((closes - opens).total_seconds() / tick_s))
-        k = min(ticks - 1, int((now - opens).total_seconds() // tick_s))
+        if replay:
+            k = int(now.timestamp() // tick_s) % ticks
+        else:
+            k = min(ticks - 1, int((now - opens).total_seconds() // tick_s))
         c, h, lw = _intraday(p, n, k, ticks, o, h, lw, c)
         frac = k / ticks
         volume *= frac + 0.6 * math.sin(_TWO_PI * frac) / _TWO_PI  # U-shaped intraday volume
-        ts = opens + timedelta(seconds=k * tick_s)
+        ts = now if replay else opens + timedelta(seconds=k * tick_s)
     o, h, lw, price, prev_close = (round(math.exp(x) * p.scale, 2) for x in (o, h, lw, c, prev))
     change = round(price - prev_close, 4)
     return Quote(symbol=p.rec.symbol, price=price, change=change,
                  change_pct=round(100 * change / prev_close, 4), currency=p.rec.currency, volume=int(volume),
                  ts=ts, source=SOURCE, previous_close=prev_close, open=o, day_high=h, day_low=lw,
-                 market_state="open" if live else "closed")
+                 market_state="open" if live or replay else "closed")
 
 
 def _intraday(p: _Sym, n: int, k: int, ticks: int, o: float, h: float, lw: float,
@@ -442,9 +451,19 @@ def _intraday(p: _Sym, n: int, k: int, ticks: int, o: float, h: float, lw: float
     seg = max(i for i in range(len(knots) - 1) if knots[i][0] <= k)
     (a, va), (b, vb) = knots[seg], knots[seg + 1]
     sigma = 1.3 * p.sig_e / math.sqrt(ticks)
-    x = min(max(_bridge_point(p.tick_key, n, a, va, b, vb, k, sigma), lw), h)
+    x = _fold(_bridge_point(p.tick_key, n, a, va, b, vb, k, sigma), lw, h)
     seen = [v for t, v in knots if t <= k] + [x]
     return x, max(seen), min(seen)
+
+
+def _fold(x: float, lo: float, hi: float) -> float:
+    """Reflect `x` into [lo, hi]. A path that overshoots the day's high bounces back down;
+    clamping it instead held the price flat at the high (or low) for minutes on end."""
+    width = hi - lo
+    if width <= 0:
+        return lo
+    y = (x - lo) % (2 * width)
+    return lo + (y if y <= width else 2 * width - y)
 
 
 # --- FX ---------------------------------------------------------------------------------------

@@ -1,0 +1,265 @@
+"""The price streamer: one poller across every process, pushing quotes, portfolios and alerts.
+
+`LiveLoop.run` is the background task of a web process (and the body of `flask live stream`).
+Each round it publishes this process's subscriptions (app.live.registry), and, if it may
+stream, takes or renews the streamer lock (redis-py's `Lock`, a key with a TTL; without
+Redis the one process always holds it) and runs one `tick`:
+
+* poll the core for the union of all subscribed symbols, plus the symbols connected users
+  hold or have active alerts on, in one batched call (`refresh_quotes`);
+* emit `quote` to a symbol's room only when its price changed;
+* fire alerts through the portfolio issue's `alerts.services.evaluate` and emit `alert` to
+  the owner's room;
+* emit `portfolio` (value and day change) to each connected user holding a changed symbol;
+* emit `market_status` when one of the relevant exchanges opens or closes (trading
+  calendars from `exchange_calendars`).
+
+It ticks every LIVE_TICK_OPEN_S while one of those exchanges is open (or the demo market
+replays a session: DEMO_ALWAYS_OPEN) and every LIVE_TICK_CLOSED_S otherwise. If the holder
+dies, its lock lapses after LIVE_LOCK_TTL_S and another process's loop takes over.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import redis
+import structlog
+from flask import Flask
+from redis.exceptions import LockError
+from sqlalchemy import select
+
+from app.extensions import db, socketio
+from app.live.registry import Registry
+from app.models import Alert, Transaction, User
+
+log = structlog.get_logger(__name__)
+NAMESPACE = "/live"
+
+# The universe's exchange names -> ISO 10383 codes of exchange_calendars.
+CALENDARS = {
+    "NYSE": "XNYS", "NASDAQ": "XNAS", "TSE": "XTKS", "XETRA": "XETR", "LSE": "XLON",
+    "Euronext Paris": "XPAR", "BME": "XMAD", "Nasdaq Stockholm": "XSTO", "Euronext Amsterdam": "XAMS",
+    "Nasdaq Helsinki": "XHEL", "SIX": "XSWX", "Euronext Brussels": "XBRU", "Borsa Italiana": "XMIL",
+}
+
+
+def symbol_room(symbol: str) -> str:
+    """The room of everyone subscribed to `symbol`."""
+    return f"sym:{symbol}"
+
+
+def user_room(user_id: int) -> str:
+    """The room of every connection of one user."""
+    return f"user:{user_id}"
+
+
+@lru_cache(maxsize=None)
+def _calendar(code: str):
+    import exchange_calendars  # noqa: PLC0415 - slow to import; only the streamer needs it
+
+    return exchange_calendars.get_calendar(code)
+
+
+def exchange_status(code: str, now: datetime) -> dict[str, Any]:
+    """Return whether exchange `code` is open at `now`, and when that next changes."""
+    import pandas as pd  # noqa: PLC0415
+
+    cal = _calendar(code)
+    minute = pd.Timestamp(now).floor("min")
+    is_open = bool(cal.is_open_on_minute(minute, ignore_breaks=True))
+    change = cal.next_close(minute) if is_open else cal.next_open(minute)
+    return {"exchange": code, "open": is_open, "next_change": change.isoformat()}
+
+
+class Streamer:
+    """One tick's work; holds what it last emitted, to emit only changes."""
+
+    def __init__(self, app: Flask, registry: Registry) -> None:
+        self.app = app
+        self.registry = registry
+        self.last_prices: dict[str, float] = {}
+        self.market: dict[str, bool] = {}
+        self.ticks = 0
+
+    def tick(self) -> float:
+        """Poll, emit what changed, and return the seconds until the next tick."""
+        cfg = self.app.config
+        with self.app.app_context():
+            users = self.registry.all_users()
+            held = _held_symbols(users)
+            watched = self.registry.all_symbols() | set().union(*held.values()) | _alert_symbols(users)
+            any_open = self._market_status(watched)
+            if watched:
+                self._prices(sorted(watched), held)
+            self.ticks += 1
+        # The demo market, when it serves the quotes (first in the chain), replays a session while closed.
+        providers = list(cfg.get("MARKET_PROVIDERS") or [])
+        demo_open = bool(cfg.get("DEMO_ALWAYS_OPEN")) and providers[:1] == ["demo"]
+        return float(cfg["LIVE_TICK_OPEN_S"] if any_open or demo_open else cfg["LIVE_TICK_CLOSED_S"])
+
+    def _prices(self, symbols: list[str], held: dict[int, set[str]]) -> None:
+        from app.alerts import services as alert_services  # noqa: PLC0415 - import cycle
+        from app.market.service import refresh_quotes  # noqa: PLC0415
+
+        batch = refresh_quotes(symbols)
+        changed: dict[str, dict[str, Any]] = {}
+        for symbol, quote in batch["quotes"].items():
+            if self.last_prices.get(symbol) != quote["price"]:
+                self.last_prices[symbol] = quote["price"]
+                changed[symbol] = quote
+        sent_at = time.time()  # lets a client measure how late a tick reached it
+        for symbol, quote in changed.items():
+            socketio.emit("quote", {**quote, "sent_at": sent_at}, to=symbol_room(symbol), namespace=NAMESPACE)
+        if not changed:
+            return
+        for fired in alert_services.evaluate({s: q["price"] for s, q in changed.items()}):
+            socketio.emit("alert", fired, to=user_room(fired["user_id"]), namespace=NAMESPACE)
+        for user_id, symbols in held.items():
+            if symbols & changed.keys():
+                payload = portfolio_summary(user_id)
+                if payload is not None:
+                    socketio.emit("portfolio", payload, to=user_room(user_id), namespace=NAMESPACE)
+
+    def _market_status(self, symbols: set[str]) -> bool:
+        from app.stocks.search import stock_row  # noqa: PLC0415
+
+        codes = {CALENDARS[row.exchange] for row in map(stock_row, symbols)
+                 if row is not None and row.exchange in CALENDARS}
+        now = datetime.now(timezone.utc)
+        any_open = False
+        for code in sorted(codes):
+            try:
+                status = exchange_status(code, now)
+            except Exception as exc:  # noqa: BLE001 - a calendar past its range must not stop prices
+                log.warning("live_calendar_failed", exchange=code, error=type(exc).__name__)
+                continue
+            any_open = any_open or status["open"]
+            if self.market.get(code) != status["open"]:
+                self.market[code] = status["open"]
+                socketio.emit("market_status", status, namespace=NAMESPACE)
+        return any_open
+
+
+def portfolio_summary(user_id: int) -> dict[str, Any] | None:
+    """Return the user's portfolio value and day change (base currency), None without holdings."""
+    from app.portfolio import services as portfolio_services  # noqa: PLC0415
+    from app.ops.errors import APIError  # noqa: PLC0415
+
+    user = db.session.get(User, user_id)
+    if user is None:
+        return None
+    try:
+        data = portfolio_services.portfolio(user)
+    except APIError as exc:  # FX unavailable, say: skip this round
+        log.info("live_portfolio_skipped", user_id=user_id, reason=exc.message)
+        return None
+    totals = data["totals"]
+    return {"base_currency": data["base_currency"], "value": _num(totals["value"]),
+            "day_change": _num(totals["day_change"]), "day_change_pct": totals["day_change_pct"],
+            "total_pl": _num(totals["total_pl"]), "complete": data["complete"],
+            "holdings": {h["symbol"]: {"price": _num(h["price"]), "market_value_base": _num(h.get("market_value_base"))}
+                         for h in data["holdings"]},
+            "ts": datetime.now(timezone.utc).isoformat()}
+
+
+def _num(value: Decimal | float | None) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+def _held_symbols(users: set[int]) -> dict[int, set[str]]:
+    if not users:
+        return {}
+    held: dict[int, set[str]] = {}
+    rows = db.session.execute(select(Transaction.user_id, Transaction.symbol)
+                              .where(Transaction.user_id.in_(users)).distinct())
+    for user_id, symbol in rows:
+        held.setdefault(user_id, set()).add(symbol)
+    return held
+
+
+def _alert_symbols(users: set[int]) -> set[str]:
+    if not users:
+        return set()
+    return set(db.session.scalars(select(Alert.symbol).where(Alert.user_id.in_(users), Alert.active.is_(True))
+                                  .distinct()))
+
+
+class LiveLoop:
+    """The per-process background loop: publish subscriptions; stream while holding the lock."""
+
+    def __init__(self, app: Flask, registry: Registry, client: redis.Redis | None, *, stream: bool) -> None:
+        self.app = app
+        self.registry = registry
+        self.stream = stream
+        self.streamer = Streamer(app, registry)
+        ttl = float(app.config["LIVE_LOCK_TTL_S"])
+        self.lock = None if client is None else client.lock(
+            f"{registry.prefix}streamer", timeout=ttl, blocking=False, thread_local=False)
+        self.holding = False
+        self.stopped = threading.Event()
+
+    def holds_lock(self) -> bool:
+        """Take the streamer lock, or keep it for another TTL; return whether this process holds it."""
+        if self.lock is None:
+            return True
+        try:
+            if self.holding:
+                self.lock.reacquire()
+            else:
+                self.holding = bool(self.lock.acquire(blocking=False))
+                if self.holding:
+                    log.info("live_streamer_lock_taken", process=self.registry.proc_id)
+        except LockError:
+            log.warning("live_streamer_lock_lost", process=self.registry.proc_id)
+            self.holding = False
+        except redis.RedisError as exc:
+            log.warning("live_streamer_lock_unavailable", error=type(exc).__name__)
+            self.holding = False
+        return self.holding
+
+    def round(self) -> float:
+        """One round: publish, then stream if allowed; return the seconds to sleep."""
+        cfg = self.app.config
+        heartbeat = float(cfg["LIVE_LOCK_TTL_S"]) / 3
+        self.registry.publish()
+        if not self.stream or not self.holds_lock():
+            return min(heartbeat, 1.0)
+        started = time.monotonic()
+        try:
+            interval = self.streamer.tick()
+        except Exception:  # noqa: BLE001 - the loop must outlive one bad tick
+            log.exception("live_tick_failed")
+            interval = float(cfg["LIVE_TICK_OPEN_S"])
+        # Sleep no longer than a third of the lock's TTL, so the lock is renewed in time.
+        return max(0.05, min(interval - (time.monotonic() - started), heartbeat))
+
+    def run(self) -> None:
+        """Loop until `stop` (socketio.sleep yields to gevent, or sleeps a thread)."""
+        log.info("live_loop_started", process=self.registry.proc_id, stream=self.stream)
+        next_tick = 0.0
+        while not self.stopped.is_set():
+            if self.registry.dirty:  # a (un)subscription: let the streamer see it soon
+                self.registry.publish()
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self.round()
+            socketio.sleep(min(0.25, max(0.0, next_tick - time.monotonic())))
+        self.release()
+
+    def release(self) -> None:
+        """Give up the lock and the published subscriptions (on shutdown)."""
+        self.registry.withdraw()
+        if self.lock is not None and self.holding:
+            try:
+                self.lock.release()
+            except (LockError, redis.RedisError):
+                pass
+            self.holding = False
+
+    def stop(self) -> None:
+        """Ask the loop to end after its current round."""
+        self.stopped.set()

@@ -1,0 +1,49 @@
+"""A bare Flask-SocketIO server that only emits: the baseline of `bench/live.py`.
+
+    gunicorn -c gunicorn.conf.py -b 127.0.0.1:8002 bench.bare_live:app
+
+Namespace `/live`: any connection is accepted, `subscribe {symbols}` joins one room per
+symbol, and one background task emits a quote-sized `quote` (with `sent_at`) to the room of
+BENCH_SYMBOL every BENCH_TICK_S seconds once someone has subscribed. No auth, no registry,
+no market data, no database: what Socket.IO itself costs on the same server config.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask
+from flask_socketio import SocketIO, join_room
+
+app = Flask(__name__)
+socketio = SocketIO(app, async_mode="gevent", cors_allowed_origins=[])
+SYMBOL = os.environ.get("BENCH_SYMBOL", "SAP.DE")
+TICK_S = float(os.environ.get("BENCH_TICK_S", "0.25"))
+_started = False
+
+
+def _ticker() -> None:
+    price = 100.0
+    while True:
+        price = round(price + 0.01, 2)
+        socketio.emit("quote", {"symbol": SYMBOL, "price": price, "change": 0.49, "change_pct": 1.43,
+                                "currency": "EUR", "volume": 3325753, "source": "bare",
+                                "ts": "2026-11-20T16:30:00+00:00", "sent_at": time.time()},
+                      to=f"sym:{SYMBOL}", namespace="/live")
+        socketio.sleep(TICK_S)
+
+
+@socketio.on("subscribe", namespace="/live")
+def subscribe(data):  # type: ignore[no-untyped-def]
+    global _started
+    for symbol in data.get("symbols", []):
+        join_room(f"sym:{symbol}")
+    if not _started:
+        _started = True
+        socketio.start_background_task(_ticker)
+    return {"subscribed": data.get("symbols", []), "errors": {}}
+
+
+@app.get("/health")
+def health():  # type: ignore[no-untyped-def]
+    return {"status": "ok"}

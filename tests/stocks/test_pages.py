@@ -1,0 +1,81 @@
+"""The research pages render through the test client with the demo market, and refuse bad input politely."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+
+def _text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_pages_need_a_log_in(client) -> None:
+    for path in ("/stocks?q=sap", "/stocks/SAP.DE", "/rankings", "/screener", "/stocks/suggest?q=sa"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], path
+
+
+def test_stock_page_shows_every_section(client, page_user) -> None:
+    response = client.get("/stocks/sap.de")
+    assert response.status_code == 200
+    html = _text(response)
+    for testid in ("quote", "chart", "fundamentals", "news", "score", "add-to-watchlist"):
+        assert f'data-testid="{testid}"' in html, testid
+    assert 'data-live-symbol="SAP.DE"' in html
+    assert "simulated data" in html
+    assert re.search(r'data-field="price">[0-9.,]+<', html), "the quote's price is on the page"
+    assert "/static/vendor/" in html and "cdn" not in html.lower()  # self-hosted chart library
+
+
+def test_unknown_stock_page_is_404(client, page_user) -> None:
+    assert client.get("/stocks/NOPE.XX").status_code == 404
+
+
+def test_chart_json_has_bars_and_indicators_and_refuses_bad_ranges(client, page_user) -> None:
+    body = client.get("/stocks/SAP.DE/chart.json?range=6m").get_json()
+    bars = body["history"]["bars"]
+    assert len(bars) > 100
+    indicators = body["indicators"]
+    assert indicators["dates"] == [b["date"] for b in bars][-len(indicators["dates"]):]
+    assert len(indicators["dates"]) > 100
+    bad = client.get("/stocks/SAP.DE/chart.json?range=7y")
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "validation_error"
+
+
+def test_search_page_and_autocomplete(client, page_user) -> None:
+    html = _text(client.get("/stocks?q=siemens"))
+    assert "SIE.DE" in html
+    exact = client.get("/stocks?q=sap.de")
+    assert exact.status_code == 302 and exact.headers["Location"].endswith("/stocks/SAP.DE")
+    results = client.get("/stocks/suggest?q=sap").get_json()["results"]
+    assert results and results[0]["symbol"] == "SAP.DE" and len(results) <= 8
+    assert client.get("/stocks/suggest?q=").get_json() == {"results": []}
+
+
+def test_rankings_page_lists_the_dax_by_score(client, page_user) -> None:
+    response = client.get("/rankings")
+    assert response.status_code == 200
+    html = _text(response)
+    assert 'data-testid="rankings"' in html and "simulated data" in html
+    scores = [float(s) for s in re.findall(r'<td class="num"><strong>([0-9.]+)</strong></td>', html)]
+    assert len(scores) == 10 and scores == sorted(scores, reverse=True)
+    assert html.count("/stocks/") >= 10
+
+
+@pytest.mark.parametrize("query, field", [("limit=0", "limit"), ("index=NOPE", "index"), ("limit=abc", "limit")])
+def test_rankings_page_bad_input_is_a_form_message(client, page_user, query, field) -> None:
+    response = client.get(f"/rankings?{query}")
+    assert response.status_code == 400
+    assert 'class="field-error"' in _text(response)
+
+
+def test_screener_page_filters_and_keeps_the_query_in_links(client, page_user) -> None:
+    response = client.get("/screener?index=DAX&pe_max=30&sort=score")
+    assert response.status_code == 200
+    html = _text(response)
+    assert 'data-testid="screener"' in html
+    assert "pe_max=30" in html  # sort links keep the filters
+    bad = client.get("/screener?index=DAX&pe_max=lots")
+    assert bad.status_code == 400 and 'class="field-error"' in _text(bad)
+    assert 'value="lots"' in _text(bad)  # the user's input is kept in the form
