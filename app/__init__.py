@@ -36,13 +36,14 @@ def register_blueprints(app: Flask) -> None:
     from app.auth import api as auth_api, pages as auth_pages
     from app.dashboard import pages as dashboard_pages
     from app.extensions import api, csrf
-    from app.ops import health
+    from app.ops import apidoc, health
     from app.portfolio import api as portfolio_api, pages as portfolio_pages
     from app.research import api as research_api, pages as research_pages
     from app.stocks import api as stocks_api, pages as stock_pages
     from app.watchlist import api as watchlist_api, pages as watchlist_pages
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(apidoc.docs_bp)
     app.register_blueprint(dashboard_pages.bp)
     app.register_blueprint(auth_pages.bp)
     for pages in (stock_pages, research_pages, watchlist_pages, portfolio_pages, alerts_pages):

@@ -75,6 +75,9 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", ""),  # to share one Redis between apps
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: limits fall back to process memory instead of failing requests.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
         # Cache TTL classes, in seconds.
         "CACHE_TTL_QUOTE": _number(env, "CACHE_TTL_QUOTE", 15, int),
         "CACHE_TTL_HISTORY": _number(env, "CACHE_TTL_HISTORY", 3600, int),

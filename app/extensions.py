@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, current_app, request
-from flask_smorest import Api
 from sqlalchemy import event
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
@@ -20,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from app import aio, cache
 from app.auth.jwtmemo import MemoJWTManager
+from app.ops.apidoc import TickerdeskApi, install_id_converter
 
 
 class Base(DeclarativeBase):
@@ -59,7 +59,7 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=user_or_ip, key_prefix="td")  # per-app namespaces: see limit_key()
 socketio = SocketIO()
-api = Api()
+api = TickerdeskApi()
 
 
 def init_extensions(app: Flask) -> None:
@@ -71,6 +71,8 @@ def init_extensions(app: Flask) -> None:
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("RATELIMIT_DEFAULTS_EXEMPT_WHEN", _exempt_from_default_limit)
     from app import models as _models  # noqa: F401 - register the tables on db.metadata
+
+    install_id_converter(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))

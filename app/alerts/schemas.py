@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.alerts.services import KINDS
+from app.ops.apidoc import DecimalString
 
 
 class AlertSchema(Schema):
@@ -12,11 +13,11 @@ class AlertSchema(Schema):
     id = fields.Integer(dump_only=True)
     symbol = fields.String(required=True, validate=validate.Length(min=1, max=24))
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    threshold = fields.Decimal(as_string=True, allow_nan=False, load_default=None,
+    threshold = DecimalString(load_default=None, allow_none=True,
                                validate=validate.Range(min=0, min_inclusive=False))
-    threshold_pct = fields.Decimal(as_string=True, allow_nan=False, load_default=None, allow_none=True,
+    threshold_pct = DecimalString(load_default=None, allow_none=True,
                                    metadata={"description": "stop_loss/take_profit only: % from average cost"})
     active = fields.Boolean(dump_only=True)
     triggered_at = fields.DateTime(dump_only=True, allow_none=True)
-    triggered_price = fields.Decimal(as_string=True, dump_only=True, allow_none=True)
+    triggered_price = DecimalString(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)

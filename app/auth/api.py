@@ -1,13 +1,14 @@
 """The auth JSON API: register, log in, refresh, log out, me, export, erase."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import current_app, request
 from flask_jwt_extended import (create_access_token, create_refresh_token, current_user, get_jwt,
                                 jwt_required)
-from flask_smorest import Blueprint
+from app.ops.apidoc import Blueprint
 
 from app.auth import blocklist, services
-from app.auth.schemas import CredentialsSchema, RegisterSchema, TokensSchema, UserSchema
+from app.auth.schemas import (CredentialsSchema, ExportSchema, LogoutSchema, RegisterSchema, TokensSchema,
+                              UserSchema)
 from app.extensions import db, limit_key, limiter
 from app.ops.errors import APIError, validation_error
 
@@ -87,13 +88,14 @@ def refresh():
 
 @bp.post("/auth/logout")
 @jwt_required(verify_type=False)
+@bp.response(200, LogoutSchema)
 def logout():
     """Revoke the presented token (access or refresh)."""
     claims = get_jwt()
     blocklist.revoke(claims["jti"], float(claims["exp"]))
     services.audit("token_revoked", current_user.id, token_type=claims.get("type"))
     db.session.commit()
-    return jsonify(revoked=True, token_type=claims.get("type"))
+    return {"revoked": True, "token_type": claims.get("type")}
 
 
 @bp.get("/me")
@@ -106,21 +108,21 @@ def me():
 
 @bp.delete("/me")
 @jwt_required()
+@bp.response(204)
 def delete_me():
     """Erase the account and every row that belongs to it."""
     claims = get_jwt()
     services.delete_account(current_user)
     blocklist.revoke(claims["jti"], float(claims["exp"]))
-    return "", 204
 
 
 @bp.get("/me/export")
 @jwt_required()
+@bp.response(200, ExportSchema, headers={"Content-Disposition": {"schema": {"type": "string"}}})
 def export_me():
-    """Return all of the user's data as JSON."""
-    response = jsonify(services.export_user_data(current_user))
-    response.headers["Content-Disposition"] = 'attachment; filename="tickerdesk-export.json"'
-    return response
+    """Return all of the user's data as JSON (a download)."""
+    return services.export_user_data(current_user), 200, {
+        "Content-Disposition": 'attachment; filename="tickerdesk-export.json"'}
 
 
 def _account_error(exc: services.AccountError) -> APIError:

@@ -64,3 +64,70 @@ class TokensSchema(Schema):
     refresh_token = fields.String()
     token_type = fields.String()
     expires_in = fields.Integer()
+
+
+class LogoutSchema(Schema):
+    """What a log-out revoked."""
+
+    revoked = fields.Boolean()
+    token_type = fields.String(metadata={"description": "access or refresh"})
+
+
+class _ExportAccount(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    created_at = fields.String()
+    base_currency = fields.String(allow_none=True)
+    benchmark = fields.String(allow_none=True)
+
+
+class _ExportItem(Schema):
+    symbol = fields.String()
+    position = fields.Integer()
+    added_at = fields.String()
+
+
+class _ExportWatchlist(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    position = fields.Integer()
+    items = fields.List(fields.Nested(_ExportItem))
+
+
+class _ExportTransaction(Schema):
+    id = fields.Integer()
+    symbol = fields.String()
+    kind = fields.String()
+    quantity = fields.String()
+    price = fields.String()
+    fee = fields.String()
+    currency = fields.String()
+    date = fields.String()
+    note = fields.String(allow_none=True)
+
+
+class _ExportAlert(Schema):
+    id = fields.Integer()
+    symbol = fields.String()
+    kind = fields.String()
+    threshold = fields.String(allow_none=True)
+    threshold_pct = fields.String(allow_none=True)
+    active = fields.Boolean()
+    triggered_at = fields.String(allow_none=True)
+    triggered_price = fields.String(allow_none=True)
+
+
+class _ExportEvent(Schema):
+    kind = fields.String()
+    created_at = fields.String()
+    ip = fields.String(allow_none=True)
+
+
+class ExportSchema(Schema):
+    """Everything the user created (GET /api/v1/me/export)."""
+
+    account = fields.Nested(_ExportAccount)
+    watchlists = fields.List(fields.Nested(_ExportWatchlist))
+    transactions = fields.List(fields.Nested(_ExportTransaction))
+    alerts = fields.List(fields.Nested(_ExportAlert))
+    audit_events = fields.List(fields.Nested(_ExportEvent))

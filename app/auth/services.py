@@ -122,6 +122,7 @@ def export_user_data(user: User) -> dict[str, Any]:
                           "price": str(t.price), "fee": str(t.fee), "currency": t.currency,
                           "date": t.day.isoformat(), "note": t.note} for t in transactions],
         "alerts": [{"id": a.id, "symbol": a.symbol, "kind": a.kind, "threshold": str(a.threshold),
+                    "threshold_pct": str(a.threshold_pct) if a.threshold_pct is not None else None,
                     "active": a.active,
                     "triggered_at": a.triggered_at.isoformat() if a.triggered_at else None,
                     "triggered_price": str(a.triggered_price) if a.triggered_price is not None else None}

@@ -9,8 +9,10 @@ from typing import Any
 
 import structlog
 from flask import Flask, g, jsonify, render_template, request
+from markupsafe import escape
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = structlog.get_logger(__name__)
@@ -101,6 +103,23 @@ def register_error_handlers(app: Flask) -> None:
             return error_response(status, message, None, details, headers)
         return _page(status, message)
 
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def handle_database_down(exc: DBAPIError):
+        # The database went away (restart, failover, network): a clean 503, never a 500.
+        # pool_pre_ping replaces dead connections, so requests succeed again once it is back.
+        from app.extensions import db  # noqa: PLC0415 - errors.py loads before the extensions bind
+
+        try:
+            db.session.rollback()
+        except DBAPIError:
+            pass
+        log.warning("database_unavailable", error_type=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+        message = "The database is unavailable right now; try again in a few seconds."
+        if wants_json():
+            return error_response(503, message, "database_unavailable", headers={"Retry-After": "5"})
+        return _page(503, message)
+
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         if isinstance(exc, HTTPException):  # pragma: no cover - routed above
@@ -122,6 +141,10 @@ def _flatten_locations(messages: dict[str, Any]) -> dict[str, Any]:
 
 
 def _page(status: int, message: str):
-    return render_template("errors/error.html", status=status, message=message), status
+    try:
+        return render_template("errors/error.html", status=status, message=message), status
+    except DBAPIError:  # the layout asks for the current user, and the database is down
+        return (f"<!doctype html><title>Error {status}</title><h1>Error {status}</h1><p>{escape(message)}</p>",
+                status)
 
 

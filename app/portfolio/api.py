@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from flask import Response, request
 from flask_jwt_extended import current_user, jwt_required
-from flask_smorest import Blueprint
+from app.ops.apidoc import Blueprint
 
 from app.ops.errors import validation_error
 from app.portfolio import csvio, schemas, services
@@ -74,6 +74,10 @@ def allocation():
 
 @bp.post("/import")
 @jwt_required()
+@bp.doc(requestBody={"required": True, "description": "CSV in the export's format (see the README)", "content": {
+    "text/csv": {"schema": {"type": "string"}},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}}}})
 @bp.response(200, schemas.ImportResultSchema)
 def import_csv():
     """Import transactions from CSV (a `file` upload or a text/csv body); all or nothing, no duplicates."""
@@ -82,6 +86,8 @@ def import_csv():
 
 @bp.get("/export.csv")
 @jwt_required()
+@bp.doc(responses={"200": {"description": "The transactions as CSV (the import's format)",
+                           "content": {"text/csv": {"schema": {"type": "string"}}}}})
 def export_csv():
     """Download every transaction as CSV, in the format the import reads."""
     return Response(csvio.export_csv(services.transactions(current_user.id)), mimetype="text/csv",

@@ -37,7 +37,15 @@ def export_csv(rows: list[Any]) -> str:
 
 def parse_csv(text: str) -> tuple[list[tuple[int, TransactionIn, str]], dict[int, dict[str, list[str]]]]:
     """Parse CSV text; return (line number, entry, import key) rows and errors by line number and field."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    # newline="" lets the csv module see \r, \n and \r\n endings (and quoted newlines) itself.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return _parse_rows(reader)
+    except csv.Error as exc:  # e.g. a NUL byte, an unterminated quote at the end
+        return [], {reader.line_num or 1: {"file": [f"This is not valid CSV: {exc}."]}}
+
+
+def _parse_rows(reader: csv.DictReader) -> tuple[list[tuple[int, TransactionIn, str]], dict[int, dict[str, list[str]]]]:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED if c not in header]
     if missing:

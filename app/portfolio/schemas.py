@@ -4,9 +4,10 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.analysis.periods import RANGES
+from app.ops.apidoc import DecimalString
 from app.portfolio.services import KINDS
 
-_Money = lambda **kw: fields.Decimal(as_string=True, allow_nan=False, **kw)  # noqa: E731
+_Money = DecimalString
 # Amounts computed through exchange rates carry many digits; they are shown to the cent.
 _Cents = lambda **kw: _Money(places=2, **kw)  # noqa: E731
 

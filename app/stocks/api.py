@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_jwt_extended import jwt_required
-from flask_smorest import Blueprint
+from app.ops.apidoc import Blueprint
 
 from app.extensions import limiter
 from app.research import schemas as research_schemas

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_jwt_extended import current_user, jwt_required
-from flask_smorest import Blueprint
+from app.ops.apidoc import Blueprint
 
 from app.watchlist import schemas, services
 
