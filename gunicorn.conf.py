@@ -3,6 +3,17 @@
 No `preload_app`: the gevent worker must monkey-patch before the app is imported.
 """
 import os
+import shutil
+import tempfile
+
+# Prometheus multiprocess mode: every worker writes its samples under this directory and
+# /metrics adds them up. Set before any worker imports prometheus_client; fresh per master.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tickerdesk-metrics-")
+    _OWN_METRICS_DIR = True
+else:
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    _OWN_METRICS_DIR = False
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
@@ -15,6 +26,19 @@ keepalive = 5
 accesslog = None  # the app logs each request itself, with its request id
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (open websocket connections) from /metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory this master made."""
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def worker_exit(server, worker):

@@ -21,8 +21,8 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
                 instance_path=str(INSTANCE_DIR))
     app.config.update(load_config(env=env, overrides=config))
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_JSON"])
+    request_id.init_app(app)  # first: every later hook (the rate limiter's too) has the request id
     init_extensions(app)
-    request_id.init_app(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_cli(app)
@@ -36,7 +36,7 @@ def register_blueprints(app: Flask) -> None:
     from app.auth import api as auth_api, pages as auth_pages
     from app.dashboard import pages as dashboard_pages
     from app.extensions import api, csrf
-    from app.ops import apidoc, health
+    from app.ops import apidoc, health, metrics
     from app.portfolio import api as portfolio_api, pages as portfolio_pages
     from app.research import api as research_api, pages as research_pages
     from app.stocks import api as stocks_api, pages as stock_pages
@@ -44,6 +44,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(apidoc.docs_bp)
+    metrics.init_app(app)
     app.register_blueprint(dashboard_pages.bp)
     app.register_blueprint(auth_pages.bp)
     for pages in (stock_pages, research_pages, watchlist_pages, portfolio_pages, alerts_pages):

@@ -57,7 +57,12 @@ migrate = Migrate()
 jwt = MemoJWTManager()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=user_or_ip, key_prefix="td")  # per-app namespaces: see limit_key()
+def _default_limit() -> str:
+    # Read per request: one Limiter object serves every app of a process (tests build many).
+    return current_app.config["RATELIMIT_DEFAULT"]
+
+
+limiter = Limiter(key_func=user_or_ip, key_prefix="td", default_limits=[_default_limit])  # keys: limit_key()
 socketio = SocketIO()
 api = TickerdeskApi()
 
@@ -81,6 +86,8 @@ def init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     csrf.init_app(app)
+    # after_request hooks run last-registered-first: this one runs after Flask-Limiter's.
+    app.after_request(_retry_after_only_when_refused)
     limiter.init_app(app)
     api.init_app(app)
     cache.init_app(app)
@@ -97,6 +104,13 @@ def init_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def _retry_after_only_when_refused(response):
+    """Flask-Limiter sets Retry-After on every response; keep it on 429 and 503 only."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
 
 
 def _exempt_from_default_limit() -> bool:

@@ -154,6 +154,11 @@ class MemoryBackend:
                 "expired": self._expired,
             }
 
+    def counts(self) -> tuple[int, int]:
+        """Return (hits, misses) so far; O(1), unlike stats()."""
+        with self._lock:
+            return self._hits, self._misses
+
     def reset_stats(self) -> None:
         """Zero the counters (size is unaffected)."""
         with self._lock:

@@ -262,6 +262,15 @@ class TieredCache:
         out["l2"] = l2
         return out
 
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Return running hit/miss(/error) totals per level, without asking Redis anything."""
+        hits, misses = self._l1.counts()
+        out = {"memory" if self._l2 is None else "l1": {"hit": hits, "miss": misses}}
+        if self._l2 is not None:
+            l2 = self._l2.counters()
+            out["l2"] = {"hit": l2["hits"], "miss": l2["misses"], "error": l2["errors"]}
+        return out
+
     def reset_stats(self) -> None:
         """Zero every counter (sizes are unaffected)."""
         self._l1.reset_stats()

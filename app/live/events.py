@@ -18,6 +18,7 @@ from app.auth import blocklist
 from app.extensions import socketio
 from app.live import live_state
 from app.live.streamer import NAMESPACE, symbol_room, user_room
+from app.ops import metrics
 from app.stocks.search import stock_row
 
 MAX_SYMBOL_LENGTH = 24
@@ -30,12 +31,16 @@ def on_connect(auth: Any = None) -> None:
     state = live_state(app)
     user_id = _authenticate(auth)
     if user_id is None:
+        metrics.WS_CONNECTS.labels("unauthorized").inc()
         raise ConnectionRefusedError("Log in, or pass a valid access token as auth: {token: ...}.",
                                      {"code": "unauthorized"})
     if len(state.registry) >= int(app.config["LIVE_MAX_CONNECTIONS"]):
+        metrics.WS_CONNECTS.labels("too_many_connections").inc()
         raise ConnectionRefusedError("This server is at its limit of live connections; try again in a moment.",
                                      {"code": "too_many_connections"})
     state.registry.add(request.sid, user_id)
+    metrics.WS_CONNECTS.labels("accepted").inc()
+    metrics.WS_CONNECTIONS.inc()
     join_room(user_room(user_id))
     state.ensure_loop()
 
@@ -43,7 +48,10 @@ def on_connect(auth: Any = None) -> None:
 @socketio.on("disconnect", namespace=NAMESPACE)
 def on_disconnect(*_args: Any) -> None:
     """Forget the connection (Socket.IO has already taken it out of its rooms)."""
-    live_state(current_app._get_current_object()).registry.remove(request.sid)
+    registry = live_state(current_app._get_current_object()).registry
+    if registry.get(request.sid) is not None:
+        metrics.WS_CONNECTIONS.dec()
+    registry.remove(request.sid)
 
 
 @socketio.on("subscribe", namespace=NAMESPACE)

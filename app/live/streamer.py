@@ -33,9 +33,11 @@ from flask import Flask
 from redis.exceptions import LockError
 from sqlalchemy import select
 
+from app.cache import get_cache
 from app.extensions import db, socketio
 from app.live.registry import Registry
 from app.models import Alert, Transaction, User
+from app.ops import metrics
 
 log = structlog.get_logger(__name__)
 NAMESPACE = "/live"
@@ -89,6 +91,7 @@ class Streamer:
     def tick(self) -> float:
         """Poll, emit what changed, and return the seconds until the next tick."""
         cfg = self.app.config
+        started = time.perf_counter()
         with self.app.app_context():
             users = self.registry.all_users()
             held = _held_symbols(users)
@@ -97,6 +100,9 @@ class Streamer:
             if watched:
                 self._prices(sorted(watched), held)
             self.ticks += 1
+            metrics.sync_cache(get_cache().counters())
+        metrics.STREAMER_TICKS.inc()
+        metrics.STREAMER_TICK_SECONDS.observe(time.perf_counter() - started)
         # The demo market, when it serves the quotes (first in the chain), replays a session while closed.
         providers = list(cfg.get("MARKET_PROVIDERS") or [])
         demo_open = bool(cfg.get("DEMO_ALWAYS_OPEN")) and providers[:1] == ["demo"]
@@ -115,15 +121,18 @@ class Streamer:
         sent_at = time.time()  # lets a client measure how late a tick reached it
         for symbol, quote in changed.items():
             socketio.emit("quote", {**quote, "sent_at": sent_at}, to=symbol_room(symbol), namespace=NAMESPACE)
+        metrics.STREAMER_EMITS.labels("quote").inc(len(changed))
         if not changed:
             return
         for fired in alert_services.evaluate({s: q["price"] for s, q in changed.items()}):
             socketio.emit("alert", fired, to=user_room(fired["user_id"]), namespace=NAMESPACE)
+            metrics.STREAMER_EMITS.labels("alert").inc()
         for user_id, symbols in held.items():
             if symbols & changed.keys():
                 payload = portfolio_summary(user_id)
                 if payload is not None:
                     socketio.emit("portfolio", payload, to=user_room(user_id), namespace=NAMESPACE)
+                    metrics.STREAMER_EMITS.labels("portfolio").inc()
 
     def _market_status(self, symbols: set[str]) -> bool:
         from app.stocks.search import stock_row  # noqa: PLC0415

@@ -21,6 +21,7 @@ from app.cache import get_cache
 from app.market.client import ClientSettings, MarketClient
 from app.market.providers import provider_class
 from app.market.types import MarketError, ProviderUnavailableError, Quote
+from app.ops import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +58,12 @@ def client_on_loop(names: tuple[str, ...], settings: Mapping[str, Any]) -> Marke
     client = per_loop.get(key)
     if client is None:
         providers = [provider_class(name)(settings) for name in names]
-        client = MarketClient(providers, ClientSettings(budget_s=float(settings.get("MARKET_BUDGET_S", 8.0))))
+
+        def on_call(provider: str, operation: str, outcome: str, seconds: float) -> None:
+            metrics.provider_call(provider, operation, outcome, seconds, client.circuit_states().get(provider))
+
+        client = MarketClient(providers, ClientSettings(budget_s=float(settings.get("MARKET_BUDGET_S", 8.0))),
+                              on_call=on_call)
         per_loop[key] = client
     return client
 

@@ -114,6 +114,9 @@ def register_error_handlers(app: Flask) -> None:
             db.session.rollback()
         except DBAPIError:
             pass
+        from app.ops import metrics  # noqa: PLC0415 - metrics imports this module
+
+        metrics.ERRORS.labels("database_unavailable").inc()
         log.warning("database_unavailable", error_type=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
         message = "The database is unavailable right now; try again in a few seconds."
         if wants_json():
@@ -125,6 +128,9 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, HTTPException):  # pragma: no cover - routed above
             return handle_http(exc)
         log.exception("unhandled_error", error_type=type(exc).__name__)
+        from app.ops import metrics  # noqa: PLC0415 - metrics imports this module
+
+        metrics.ERRORS.labels("unhandled").inc()
         message = "Something went wrong on our side. The request id identifies it in the logs."
         return error_response(500, message) if wants_json() else _page(500, message)
 

@@ -8,6 +8,7 @@ import uuid
 import structlog
 from flask import Flask, Response, g, request
 
+from app.ops import metrics
 from app.ops.errors import APIError
 
 log = structlog.get_logger("tickerdesk.request")
@@ -58,6 +59,8 @@ def init_app(app: Flask) -> None:
         if app.config.get("PRODUCTION"):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if "started" in g and request.endpoint != "static":
+            elapsed = time.perf_counter() - g.started
+            metrics.observe_request(request.method, request.endpoint, response.status_code, elapsed)
             log.info("request", method=request.method, path=request.path, status=response.status_code,
-                     duration_ms=round((time.perf_counter() - g.started) * 1000, 2))
+                     duration_ms=round(elapsed * 1000, 2))
         return response

@@ -10,6 +10,8 @@ from app.research import schemas as research_schemas
 from app.research import services as research_services
 from app.stocks import schemas, services
 
+# One budget for both forms of the batch call (GET and POST are two routes).
+batch_limit = limiter.shared_limit(lambda: current_app.config["RATELIMIT_BATCH"], scope="batch")
 bp = Blueprint("stocks_api", __name__, url_prefix="/api/v1/stocks", description="Stocks and market data")
 
 
@@ -32,7 +34,7 @@ def quote(symbol: str):
 
 @bp.get("/batch")
 @jwt_required()
-@limiter.limit(lambda: current_app.config["RATELIMIT_BATCH"])
+@batch_limit
 @bp.arguments(schemas.BatchQuerySchema, location="query")
 @bp.response(200, schemas.BatchSchema)
 def batch_get(args):
@@ -42,7 +44,7 @@ def batch_get(args):
 
 @bp.post("/batch")
 @jwt_required()
-@limiter.limit(lambda: current_app.config["RATELIMIT_BATCH"])
+@batch_limit
 @bp.arguments(schemas.BatchBodySchema)
 @bp.response(200, schemas.BatchSchema)
 def batch_post(body):
