@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
 def register_blueprints(app: Flask) -> None:
     """Mount the page and API blueprints of every feature."""
     from app.auth import tokens as _tokens  # noqa: F401 - registers the session and JWT loaders
+    from app.admin import api as admin_api
     from app.alerts import api as alerts_api, pages as alerts_pages
     from app.auth import api as auth_api, pages as auth_pages
     from app.dashboard import pages as dashboard_pages
@@ -50,7 +51,7 @@ def register_blueprints(app: Flask) -> None:
     for pages in (stock_pages, research_pages, watchlist_pages, portfolio_pages, alerts_pages):
         app.register_blueprint(pages.bp)
     for blueprint in (auth_api.bp, stocks_api.bp, research_api.bp, watchlist_api.bp,
-                      portfolio_api.bp, alerts_api.bp):
+                      portfolio_api.bp, alerts_api.bp, admin_api.bp):
         csrf.exempt(blueprint)  # the JSON API authenticates with bearer tokens, not cookies
         api.register_blueprint(blueprint)
 

@@ -1,0 +1,1 @@
+"""Administration: cache statistics and invalidation (admins only)."""
