@@ -74,6 +74,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "RATELIMIT_BATCH": env.get("RATELIMIT_BATCH", "60 per minute"),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", ""),  # to share one Redis between apps
+        "AUTH_REDIS_PREFIX": env.get("AUTH_REDIS_PREFIX", "td:"),  # revoked tokens, token versions
+        "CACHE_KEY_PREFIX": env.get("CACHE_KEY_PREFIX", "td:"),
         "RATELIMIT_HEADERS_ENABLED": True,
         # Redis down: limits fall back to process memory instead of failing requests.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

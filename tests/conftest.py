@@ -40,11 +40,36 @@ def base_env(database_url: str, redis_url: str | None = None) -> dict[str, str]:
     return env
 
 
+# One Redis namespace per test for the cache and the token state: test databases reuse user ids
+# and symbols, and must not see each other's remembered token versions or cached values.
+_namespace = {"redis": "tdt:"}
+
+
+@pytest.fixture(autouse=True)
+def _redis_namespace() -> Iterator[None]:
+    _namespace["redis"] = prefix = f"tdt{uuid.uuid4().hex[:10]}:"
+    yield
+    if TEST_REDIS_URL:  # leave the shared Redis as clean as it was
+        import redis
+
+        client = redis.Redis.from_url(TEST_REDIS_URL)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        except redis.RedisError:
+            pass
+        finally:
+            client.close()
+
+
 def make_config(**overrides: Any) -> dict[str, Any]:
-    """Return per-test settings: cheap password hashing, generous limits, a unique limiter prefix."""
+    """Return per-test settings: cheap password hashing, generous limits, a unique limiter prefix,
+    and this test's Redis namespace for the cache and the token state (shared by its apps)."""
     config = {"PASSWORD_HASH_FAST": True, "RATELIMIT_REGISTER": "1000 per minute",
               "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
-              "RATELIMIT_KEY_PREFIX": f"t{uuid.uuid4().hex[:10]}"}
+              "RATELIMIT_KEY_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+              "AUTH_REDIS_PREFIX": _namespace["redis"], "CACHE_KEY_PREFIX": _namespace["redis"]}
     config.update(overrides)
     return config
 

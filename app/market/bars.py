@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -19,6 +19,7 @@ from app.market.types import Bar, MarketError
 from app.models import PriceBar
 
 _COVERAGE_TTL_S = 7 * 24 * 3600
+_COVERAGE_SLACK_DAYS = 7  # a recorded range may start or end on a weekend or holiday
 
 
 def history_for(symbol: str, start: date, end: date) -> dict[str, Any]:
@@ -90,10 +91,25 @@ def remember_coverage(symbol: str, lo: date, hi: date) -> None:
 
 
 def cached_coverages(symbols: list[str]) -> dict[str, tuple[date, date]]:
-    """Return the recorded fetched range of each symbol that has one in the cache."""
+    """Return the recorded fetched range of each symbol that has one in the cache.
+
+    A record is believed only when the database holds bars near both of its ends: a fresh or
+    restored database next to an older Redis must fetch again, not trust a range it lacks.
+    """
     hits = market_cache().get_many(f"bars-coverage:{s}" for s in symbols)
-    return {key.split(":", 1)[1]: (date.fromisoformat(hit.value[0]), date.fromisoformat(hit.value[1]))
-            for key, hit in hits.items()}
+    claimed = {key.split(":", 1)[1]: (date.fromisoformat(hit.value[0]), date.fromisoformat(hit.value[1]))
+               for key, hit in hits.items()}
+    if not claimed:
+        return {}
+    held: dict[str, tuple[date, date]] = {}
+    names = list(claimed)
+    for i in range(0, len(names), 500):
+        rows = db.session.execute(select(PriceBar.symbol, func.min(PriceBar.day), func.max(PriceBar.day))
+                                  .where(PriceBar.symbol.in_(names[i:i + 500])).group_by(PriceBar.symbol))
+        held.update({symbol: (lo, hi) for symbol, lo, hi in rows})
+    slack = timedelta(days=_COVERAGE_SLACK_DAYS)
+    return {s: (lo, hi) for s, (lo, hi) in claimed.items()
+            if s in held and held[s][0] <= lo + slack and held[s][1] >= hi - slack}
 
 
 def _coverage(symbol: str) -> tuple[date, date] | None:

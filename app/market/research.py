@@ -190,17 +190,19 @@ def _fill_gaps(symbols: list[str], start: date, end: date) -> None:
         return [bar for chunk in chunks for bar in chunk]
 
     results = aio.run_sync(_gather_within(budget, names, settings, list(gaps), fetch), timeout=budget + 2)
-    for symbol, bars in results.items():
-        if isinstance(bars, BaseException):
-            continue
-        market_bars.persist(symbol, bars, source=names[0] if len(names) == 1 else "chain", commit=False)
+    stored = [symbol for symbol, bars in results.items() if not isinstance(bars, BaseException)]
+    for symbol in stored:
+        market_bars.persist(symbol, results[symbol], source=names[0] if len(names) == 1 else "chain", commit=False)
+    # Commit before touching the cache: no write lock held across its round trips (under gevent a
+    # waiting SQLite writer blocks the whole worker), and no coverage claimed for uncommitted bars.
+    db.session.commit()
+    for symbol in stored:
         covered = coverage.get(symbol)
         lo = min([start] + ([covered[0]] if covered else []))
         # Only closed days are stored, so only they count as covered; today is asked for again.
         hi = max([min(end, utc_today() - timedelta(days=1))] + ([covered[1]] if covered else []))
         if lo <= hi:
             market_bars.remember_coverage(symbol, lo, hi)
-    db.session.commit()
 
 
 def _coverages(symbols: list[str]) -> dict[str, tuple[date, date]]:

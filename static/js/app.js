@@ -51,3 +51,11 @@
       .catch(function () { hide(); /* suggestions are a convenience; the form still submits */ });
   }
 })();
+
+// Toasts the server rendered (alerts that fired while the page loaded) go after 15 s, as live.js's do.
+(function () {
+  "use strict";
+  document.querySelectorAll("#toasts .toast").forEach(function (toast) {
+    setTimeout(function () { toast.remove(); }, 15000);
+  });
+})();

@@ -103,7 +103,8 @@ class Cluster:
     def __init__(self, db_path: Path, log_dir: Path) -> None:
         tag = uuid.uuid4().hex[:8]
         self.shared = {"LIVE_REDIS_PREFIX": f"tdtest:{tag}:live:", "LIVE_CHANNEL": f"tdtest-{tag}",
-                       "RATELIMIT_KEY_PREFIX": f"tdtest{tag}"}
+                       "RATELIMIT_KEY_PREFIX": f"tdtest{tag}", "AUTH_REDIS_PREFIX": f"tdtest:{tag}:",
+                       "CACHE_KEY_PREFIX": f"tdtest:{tag}:"}
         self.db_path, self.log_dir = db_path, log_dir
         self.servers: list[LiveServer] = []
 
@@ -118,7 +119,7 @@ class Cluster:
         import redis
 
         client = redis.Redis.from_url(TEST_REDIS_URL)
-        keys = list(client.scan_iter(match=f"{self.shared['LIVE_REDIS_PREFIX']}*"))
+        keys = list(client.scan_iter(match=f"{self.shared['AUTH_REDIS_PREFIX']}*"))  # live, cache, auth
         if keys:
             client.delete(*keys)
         client.close()
