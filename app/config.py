@@ -100,7 +100,15 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
     }
+    cfg["MARKET_BUDGET_S"] = _number(env, "MARKET_BUDGET_S", 8.0, float)
+    for provider in ("YAHOO", "FINNHUB", "ALPHAVANTAGE"):  # per-provider knobs, only when given
+        for knob, kind in (("BATCH_SIZE", int), ("RATE_PER_S", float), ("CONCURRENCY", int), ("TIMEOUT_S", float)):
+            name = f"{provider}_{knob}"
+            if (env.get(name) or "").strip():
+                cfg[name] = _number(env, name, None, kind)
     cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
+    if cfg["REDIS_URL"]:  # a Redis that stops answering must not hold requests up
+        cfg["RATELIMIT_STORAGE_OPTIONS"] = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
     cfg["JWT_SECRET_KEY"] = env.get("JWT_SECRET_KEY") or cfg["SECRET_KEY"]
     if len(cfg["BASE_CURRENCY"]) != 3 or not cfg["BASE_CURRENCY"].isalpha():
         raise ConfigError(f"BASE_CURRENCY must be a three-letter currency code, not {cfg['BASE_CURRENCY']!r}")

@@ -52,7 +52,9 @@ def user_or_ip() -> str:
     return limit_key("ip", get_remote_address())
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects keep their loaded values after a commit: answering a committed write must not need
+# the database again (if it went away in between, the client would retry a stored write).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 jwt = MemoJWTManager()
 login_manager = LoginManager()

@@ -82,3 +82,18 @@ def test_factory_builds_independent_apps(make_app) -> None:
     assert one is not two
     assert one.config["SQLALCHEMY_DATABASE_URI"] != two.config["SQLALCHEMY_DATABASE_URI"]
     assert {"auth.login", "auth_api.login", "ops.health", "dashboard.index"} <= set(one.view_functions)
+
+
+def test_market_budget_and_provider_knobs_come_from_the_environment(tmp_path) -> None:
+    from app.config import ConfigError, load_config
+
+    cfg = load_config(env={"MARKET_BUDGET_S": "3.5", "FINNHUB_RATE_PER_S": "2", "YAHOO_BATCH_SIZE": "25",
+                           "REDIS_URL": "redis://127.0.0.1:6379/0"}, instance_dir=tmp_path)
+    assert cfg["MARKET_BUDGET_S"] == 3.5 and cfg["FINNHUB_RATE_PER_S"] == 2.0 and cfg["YAHOO_BATCH_SIZE"] == 25
+    assert "YAHOO_TIMEOUT_S" not in cfg, "unset knobs keep each provider's own default"
+    assert cfg["RATELIMIT_STORAGE_OPTIONS"]["socket_timeout"] == 0.5
+    assert load_config(env={}, instance_dir=tmp_path)["MARKET_BUDGET_S"] == 8.0
+    import pytest
+
+    with pytest.raises(ConfigError, match="YAHOO_TIMEOUT_S"):
+        load_config(env={"YAHOO_TIMEOUT_S": "soon"}, instance_dir=tmp_path)

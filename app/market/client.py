@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import structlog
 from aiolimiter import AsyncLimiter
 
-from app.market.breaker import CLOSED, CircuitBreaker
+from app.market.breaker import CLOSED, OPEN, CircuitBreaker
 from app.market.providers import base as caps
 from app.market.providers.base import Provider
 from app.market.types import (BatchResult, Bar, FxRate, MarketError, NewsItem, Profile, ProviderError,
@@ -214,12 +214,17 @@ class MarketClient:
             if left <= 0:
                 break
             started = time.monotonic()
+            cut_off = False
             try:
                 async with lane.slots:
                     if lane.limiter is not None:
                         await asyncio.wait_for(lane.limiter.acquire(), timeout=left)
-                    left = deadline - time.monotonic()
-                    value = await asyncio.wait_for(call(lane.provider), timeout=max(left, 0.001))
+                    # Other calls' failures may have opened the circuit while this one waited for its
+                    # turn (a slot, the rate limiter): then it does not go out at all.
+                    cut_off = lane.breaker.state == OPEN
+                    if not cut_off:
+                        left = deadline - time.monotonic()
+                        value = await asyncio.wait_for(call(lane.provider), timeout=max(left, 0.001))
             except SymbolNotFoundError:
                 lane.breaker.success()  # the provider works; it just does not know the symbol
                 self._record(lane, operation, "not_found", started)
@@ -242,6 +247,8 @@ class MarketClient:
             except asyncio.CancelledError:
                 lane.breaker.release()
                 raise
+            if cut_off:
+                raise last or ProviderUnavailableError(f"{name} is cut off after repeated failures", provider=name)
             lane.breaker.success()
             self._record(lane, operation, "ok", started)
             return value

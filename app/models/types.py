@@ -5,7 +5,10 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Numeric, String
+from decimal import InvalidOperation
+
+from sqlalchemy import DateTime, Numeric, String, event
+from sqlalchemy.orm import Mapper
 from sqlalchemy.types import TypeDecorator
 
 
@@ -65,3 +68,20 @@ def plain_decimal(value: Decimal) -> Decimal:
     """Return the value without trailing zeros and without an exponent (100, not 1E+2 or 100.0000000000)."""
     value = value.normalize()
     return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value
+
+
+def _as_stored(_target: Any, value: Any, _old: Any, _initiator: Any) -> Any:
+    # The session keeps objects' values after a commit (expire_on_commit=False), so an amount
+    # must read back as the database would return it: 4.9, not the 4.90 that was sent.
+    try:
+        amount = Decimal(value) if value is not None else None
+    except (InvalidOperation, TypeError, ValueError):
+        return value  # the bind refuses it, with its own message
+    return plain_decimal(amount) if amount is not None and amount.is_finite() else value
+
+
+@event.listens_for(Mapper, "mapper_configured")
+def _normalise_money_on_set(mapper: Mapper, cls: type) -> None:
+    for prop in mapper.column_attrs:
+        if any(isinstance(column.type, Money) for column in prop.columns):
+            event.listen(getattr(cls, prop.key), "set", _as_stored, retval=True)

@@ -1,14 +1,41 @@
 """Liveness and readiness."""
 from __future__ import annotations
 
+import structlog
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app.extensions import db, limiter
 from app.ops.redis import redis_client
 
+log = structlog.get_logger(__name__)
 bp = Blueprint("ops", __name__)
+
+
+def close_session_safely(_exc: BaseException | None = None) -> None:
+    """End the app context's database session even when the database dropped its connection.
+
+    Flask-SQLAlchemy closes the session when the app context ends, which rolls back the open
+    transaction. If PostgreSQL terminated the connection meanwhile (restart, failover), that
+    rollback raises *after* the response was built and gunicorn answers a bare 500 instead.
+    This runs just before Flask-SQLAlchemy's own teardown (teardown functions run in reverse
+    order of registration): SQLAlchemy has invalidated the dead connection by the time the
+    rollback raises, so a second close succeeds and leaves an empty session behind.
+    """
+    try:
+        db.session.remove()
+    except DBAPIError as exc:
+        log.warning("database_connection_lost_at_teardown",
+                    error_type=type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+        try:
+            db.session.remove()
+        except DBAPIError:  # pragma: no cover - the connection is invalidated after the first failure
+            pass
+
+
+# Registered on the app when this blueprint is (after the extensions, hence run before them).
+bp.record_once(lambda state: state.app.teardown_appcontext(close_session_safely))
 
 
 @bp.get("/health")

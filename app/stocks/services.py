@@ -173,4 +173,5 @@ def _unavailable(error: dict[str, str]) -> APIError:
     if error.get("code") == "symbol_not_found":
         return APIError(404, "No provider knows this symbol.", code="symbol_not_found")
     return APIError(503, "Market data is unavailable right now: every provider failed and nothing is cached. "
-                    "Try again shortly.", code="provider_unavailable", details={"reason": error.get("message")})
+                    "Try again shortly.", code="provider_unavailable", details={"reason": error.get("message")},
+                    headers={"Retry-After": "5"})

@@ -72,7 +72,7 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Browser]:
     """One headless Chromium for the session: Debian's, never one Playwright downloaded."""
     from playwright.sync_api import sync_playwright
