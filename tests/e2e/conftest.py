@@ -14,15 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import SECRET, TEST_REDIS_URL
-from tests.live.conftest import ROOT, Cluster, LiveServer, _free_port
+from tests.live.conftest import ROOT, Cluster, LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -86,51 +84,6 @@ def browser(chromium: Path) -> Iterator[Browser]:
         launched.close()
 
 
-class E2EServer(LiveServer):
-    """A `LiveServer` that runs without Redis (no REDIS_URL at all) when TEST_REDIS_URL is unset."""
-
-    def __init__(self, db_path: Path, log_dir: Path, shared: dict[str, str], **env: str) -> None:
-        if TEST_REDIS_URL:
-            super().__init__(db_path, log_dir, shared, **env)
-            return
-        # LiveServer always sets REDIS_URL; this is its start-up with REDIS_URL left out.
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / f"gunicorn-{self.port}.log"
-        full_env = {k: v for k, v in os.environ.items()
-                    if k not in ("GUNICORN_CMD_ARGS", "FLASK_APP", "REDIS_URL", "DATABASE_URL")}
-        full_env.update({
-            "TICKERDESK_ENV": "development", "SECRET_KEY": SECRET, "DATABASE_URL": f"sqlite:///{db_path}",
-            "MARKET_PROVIDERS": "demo", "DEMO_ALWAYS_OPEN": "true",
-            "DEMO_TICK_S": "0.2", "LIVE_TICK_OPEN_S": "0.3", "LIVE_LOCK_TTL_S": "2", "LOG_LEVEL": "INFO",
-            "WEB_CONCURRENCY": "1", "PYTHONUNBUFFERED": "1", "RATELIMIT_REGISTER": "1000 per minute",
-            "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
-            "RATELIMIT_DEFAULT": "100000 per minute", **shared, **env})
-        self._log = open(self.log_path, "wb")
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        self.proc = subprocess.Popen(
-            [str(gunicorn), "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}", "--no-control-socket",
-             "--graceful-timeout", "3", "wsgi:app"],
-            cwd=str(ROOT), env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_ready()
-
-
-class E2ECluster(Cluster):
-    """The live tests' cluster, starting `E2EServer`s; cleans Redis only when there is one."""
-
-    def start(self, **env: str) -> LiveServer:
-        server = E2EServer(self.db_path, self.log_dir, self.shared, **env)
-        self.servers.append(server)
-        return server
-
-    def close(self) -> None:
-        if TEST_REDIS_URL:
-            super().close()
-            return
-        for server in self.servers:
-            server.stop()
-
-
 METRICS_TOKEN = "e2e-metrics-token"
 
 
@@ -139,7 +92,7 @@ def e2e_server(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
     """One real gunicorn server with the demo market, on a fresh copy of the seeded database."""
     db_path = tmp_path / "e2e.db"
     shutil.copy(sqlite_template, db_path)
-    cluster = E2ECluster(db_path, tmp_path)
+    cluster = Cluster(db_path, tmp_path)
     try:
         yield cluster.start(METRICS_TOKEN=METRICS_TOKEN)
     finally:

@@ -49,11 +49,13 @@ class LiveServer:
                     if k not in ("GUNICORN_CMD_ARGS", "FLASK_APP", "REDIS_URL", "DATABASE_URL")}
         full_env.update({
             "TICKERDESK_ENV": "development", "SECRET_KEY": SECRET, "DATABASE_URL": f"sqlite:///{db_path}",
-            "REDIS_URL": TEST_REDIS_URL, "MARKET_PROVIDERS": "demo", "DEMO_ALWAYS_OPEN": "true",
+            "MARKET_PROVIDERS": "demo", "DEMO_ALWAYS_OPEN": "true",
             "DEMO_TICK_S": "0.2", "LIVE_TICK_OPEN_S": "0.3", "LIVE_LOCK_TTL_S": "2", "LOG_LEVEL": "INFO",
             "WEB_CONCURRENCY": "1", "PYTHONUNBUFFERED": "1", "RATELIMIT_REGISTER": "1000 per minute",
             "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
             "RATELIMIT_DEFAULT": "100000 per minute", **shared, **env})
+        if TEST_REDIS_URL and "REDIS_URL" not in full_env:  # without one: in-process cache and limits
+            full_env["REDIS_URL"] = TEST_REDIS_URL
         self._log = open(self.log_path, "wb")
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.proc = subprocess.Popen(
@@ -116,6 +118,8 @@ class Cluster:
     def close(self) -> None:
         for server in self.servers:
             server.stop()
+        if not TEST_REDIS_URL:
+            return
         import redis
 
         client = redis.Redis.from_url(TEST_REDIS_URL)
