@@ -11,6 +11,7 @@ from app.config import INSTANCE_DIR, load_config
 
 def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (or `env`), with `config` overriding single settings."""
+    from app.auth.cookie_session import CookieSessionInterface
     from app.extensions import init_extensions
     from app.ops import request_id
     from app.ops.errors import register_error_handlers
@@ -20,6 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     app = Flask(__name__, template_folder="../templates", static_folder="../static",
                 instance_path=str(INSTANCE_DIR))
     app.config.update(load_config(env=env, overrides=config))
+    app.session_interface = CookieSessionInterface()
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_JSON"])
     request_id.init_app(app)  # first: every later hook (the rate limiter's too) has the request id
     init_extensions(app)

@@ -1,6 +1,12 @@
 """Structured logs (structlog): JSON in production, readable in development, secrets redacted.
 
 Every line carries the request id bound in `app.ops.request_id`.
+
+structlog's own loggers take structlog's fast path (its "Performance" advice): a level-filtering
+bound logger whose processors render the line and write it straight to stderr, with no stdlib
+`LogRecord` on the way. The standard library's loggers (gunicorn, SQLAlchemy, the HTTP
+providers) go through one handler on the root logger that renders with the same processors,
+so both kinds of line look alike.
 """
 from __future__ import annotations
 
@@ -10,18 +16,22 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import structlog
 
 _SECRET_KEYS = re.compile(r"pass(word)?|token|secret|api_?key|authorization|cookie|crumb", re.I)
+_NOT_SECRET = frozenset({"token_version"})
 # key=value pairs in free text, e.g. a URL's "?token=abc&apikey=xyz".
 _SECRET_PAIRS = re.compile(r"(?i)\b(token|apikey|api_key|password|secret|access_token|refresh_token)=([^&\s\"']+)")
 _BEARER = re.compile(r"(?i)bearer\s+[a-z0-9._\-]+")
+_key_is_secret: dict[str, bool] = {}  # memo of _SECRET_KEYS per key name (a handful of names recur)
 
 
 def redact_text(text: str) -> str:
     """Return `text` with key=value secrets and bearer tokens masked."""
-    text = _SECRET_PAIRS.sub(lambda m: f"{m.group(1)}=***", text)
-    return _BEARER.sub("Bearer ***", text)
+    if "=" in text:
+        text = _SECRET_PAIRS.sub(lambda m: f"{m.group(1)}=***", text)
+    return _BEARER.sub("Bearer ***", text) if "earer" in text or "EARER" in text else text
 
 
 def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -29,14 +39,72 @@ def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     return {key: _redact_value(key, value) for key, value in event.items()}
 
 
+def _is_secret_key(key: str) -> bool:
+    found = _key_is_secret.get(key)
+    if found is None:
+        found = bool(_SECRET_KEYS.search(key)) and key not in _NOT_SECRET
+        if len(_key_is_secret) < 4096:
+            _key_is_secret[key] = found
+    return found
+
+
 def _redact_value(key: str, value: Any) -> Any:
-    if _SECRET_KEYS.search(key) and key not in ("token_version",):
+    if _is_secret_key(key):
         return "***"
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, Mapping):
         return {k: _redact_value(str(k), v) for k, v in value.items()}
     return value
+
+
+def _json(event: dict[str, Any], **_kw: Any) -> str:
+    return orjson.dumps(event, default=repr).decode()
+
+
+class StderrLogger:
+    """structlog's final logger: writes each rendered line to whatever `sys.stderr` is now.
+
+    Looked up per line, not bound once: loggers are cached on first use, and a test's captured
+    stderr (or a re-opened one) must still receive later lines.
+    """
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name  # read by structlog.stdlib.add_logger_name
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = failure = err = msg
+
+
+def _stderr_logger_factory(*args: Any) -> StderrLogger:
+    return StderrLogger(str(args[0]) if args else "")
+
+
+class _LevelFilter:
+    """First processor: drop events below the configured level (set again by each configure_logging)."""
+
+    level = logging.INFO
+
+    def __call__(self, _logger: Any, method_name: str, event: dict[str, Any]) -> dict[str, Any]:
+        if _LEVELS.get(method_name, logging.INFO) < self.level:
+            raise structlog.DropEvent
+        return event
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "warn": logging.WARNING,
+           "error": logging.ERROR, "exception": logging.ERROR, "critical": logging.CRITICAL,
+           "fatal": logging.CRITICAL}
+_level_filter = _LevelFilter()
+# Loggers are cached on first use and keep the processor list and wrapper class they were
+# built with: configure_logging therefore fills this one list in place (the app factory runs
+# once per app, tests build many with different levels and renderers), and the level check
+# is a processor rather than the wrapper class.
+_PROCESSORS: list[Any] = []
+_WRAPPER = structlog.make_filtering_bound_logger(logging.DEBUG)
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
@@ -49,12 +117,15 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         structlog.processors.format_exc_info,
         redact,
     ]
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer = (structlog.processors.JSONRenderer(serializer=_json) if json
+                else structlog.dev.ConsoleRenderer(colors=False))
+    numeric_level = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    _level_filter.level = numeric_level if isinstance(numeric_level, int) else logging.INFO
+    _PROCESSORS[:] = [_level_filter, *shared, renderer]
     structlog.configure(
-        processors=[structlog.stdlib.filter_by_level, *shared,
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=_PROCESSORS,
+        logger_factory=_stderr_logger_factory,
+        wrapper_class=_WRAPPER,
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
