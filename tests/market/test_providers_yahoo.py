@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from tests.market.conftest import single_quote
 
-from app.market.providers.base import HISTORY, QUOTES, SEARCH, provider_class
+from app.market.providers.base import FX, HISTORY, QUOTES, SEARCH, provider_class
 from app.market.providers.yahoo import YahooProvider
 from app.market.types import Bar, ProviderError, Quote, RateLimitedError, SymbolNotFoundError
 
@@ -23,7 +23,7 @@ def quote_of(call, settings, symbol="AAPL"):
 
 def test_registered_and_declares_capabilities():
     assert provider_class("yahoo") is YahooProvider
-    assert YahooProvider.capabilities == {QUOTES, HISTORY, SEARCH}
+    assert YahooProvider.capabilities == {QUOTES, HISTORY, FX, SEARCH}
 
 
 def test_quote_matches_chart_meta(stub, settings, call):
@@ -252,3 +252,52 @@ def test_history_of_synthesised_symbol_outside_the_recordings(stub, settings, ca
     assert len(bars) == 262  # weekdays of 2024
     assert bars[0].date == date(2024, 1, 1) and bars[-1].date == date(2024, 12, 31)
     assert all(b.low <= min(b.open, b.close) <= max(b.open, b.close) <= b.high for b in bars)
+
+
+# -- exchange rates from the pair charts (EURUSD=X) ---------------------------------------------
+
+FX_START, FX_END = date(2026, 3, 2), date(2026, 3, 15)  # Monday to the second Sunday after
+
+
+def test_fx_history_is_the_pair_chart(stub, settings, call):
+    rates = call(YahooProvider, settings, lambda p: p.fx_history("EUR", "USD", FX_START, FX_END))
+    bars = call(YahooProvider, settings, lambda p: p.history("EURUSD=X", FX_START, FX_END))
+    assert stub.requests[0].path == "/v8/finance/chart/EURUSD=X"
+    assert sorted(rates) == [b.date for b in bars] and len(rates) == 10  # the pair trades on weekdays
+    assert all(rates[b.date] == b.close for b in bars)
+
+
+def test_minor_units_scale_from_their_currency(stub, settings, call):
+    gbp = call(YahooProvider, settings, lambda p: p.fx_history("GBP", "USD", FX_START, FX_END))
+    pence = call(YahooProvider, settings, lambda p: p.fx_history("GBX", "USD", FX_START, FX_END))
+    assert {r.path for r in stub.requests} == {"/v8/finance/chart/GBPUSD=X"}
+    assert pence.keys() == gbp.keys() and all(pence[d] == pytest.approx(gbp[d] / 100) for d in gbp)
+    usd_gbp = call(YahooProvider, settings, lambda p: p.fx_history("USD", "GBP", FX_START, FX_END))
+    usd_pence = call(YahooProvider, settings, lambda p: p.fx_history("USD", "GBX", FX_START, FX_END))
+    assert all(usd_pence[d] == pytest.approx(usd_gbp[d] * 100) for d in usd_gbp)
+    stub.reset()
+    same = call(YahooProvider, settings, lambda p: p.fx_history("GBX", "GBP", FX_START, FX_END))
+    assert not stub.requests and len(same) == 14 and set(same.values()) == {0.01}
+
+
+def test_dated_rate_is_the_last_close_on_or_before_the_day(stub, settings, call):
+    from app.market.providers.yahoo import FX_LOOKBACK_DAYS
+
+    window = FX_END - timedelta(days=FX_LOOKBACK_DAYS)  # the stub's walk starts at the window's start
+    rates = call(YahooProvider, settings, lambda p: p.fx_history("EUR", "USD", window, FX_END))
+    sunday = call(YahooProvider, settings, lambda p: p.fx_rate("EUR", "USD", FX_END))
+    friday = max(rates)
+    assert friday.weekday() == 4 and sunday.on == friday
+    assert (sunday.base, sunday.quote, sunday.rate, sunday.source) == ("EUR", "USD", rates[friday], "yahoo")
+
+
+def test_latest_rate_is_the_pair_quote(stub, settings, call):
+    latest = call(YahooProvider, settings, lambda p: p.fx_rate("EUR", "USD"))
+    assert latest.rate == stub.synthetic_price("EURUSD=X") and latest.source == "yahoo"
+    assert stub.requests[0].params == {"interval": "1d", "range": "1d"}
+
+
+def test_unknown_pair_is_an_error(stub, settings, call):
+    stub.unknown_symbols.add("EURXXX=X")
+    with pytest.raises(SymbolNotFoundError):
+        call(YahooProvider, settings, lambda p: p.fx_history("EUR", "XXX", FX_START, FX_END))

@@ -1,8 +1,9 @@
 """Yahoo Finance, keyless: quotes and daily history from the v8 chart API, symbol search from v1.
 
 `v7/finance/quote` and `v10/finance/quoteSummary` need a cookie and a crumb, so quotes come from
-`/v8/finance/chart/{symbol}?interval=1d&range=1d` (one request per symbol) and there is no
-profile, news or FX capability.
+`/v8/finance/chart/{symbol}?interval=1d&range=1d` (one request per symbol). Exchange rates are
+the charts of Yahoo's currency pairs (`EURUSD=X`: US dollars per euro), minor units such as
+London's pence (GBX) scaled from their currency. There is no profile or news capability.
 
 History prices are Yahoo's `indicators.quote` OHLC: split-adjusted (Yahoo rescales bars before
 a split, e.g. AAPL's 4:1 on 2020-08-31) but not dividend-adjusted; `adjclose` and the
@@ -16,9 +17,9 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.market.providers.base import HISTORY, QUOTES, SEARCH, Limits, register
+from app.market.providers.base import FX, HISTORY, QUOTES, SEARCH, Limits, register
 from app.market.providers.http import HttpProvider, as_int, epoch, make_quote, num, path_symbol, utc_from_ts
-from app.market.types import Bar, ProviderError, Quote, SearchHit, SymbolNotFoundError
+from app.market.types import Bar, FxRate, ProviderError, Quote, SearchHit, SymbolNotFoundError
 
 _BROWSER_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
@@ -111,12 +112,32 @@ def parse_search(data: dict[str, Any], limit: int) -> list[SearchHit]:
     return hits
 
 
+# Currencies quoted in a minor unit (London in pence): (the ISO currency, minor units per unit).
+SUBUNITS: dict[str, tuple[str, float]] = {"GBX": ("GBP", 100.0), "GBp": ("GBP", 100.0),
+                                          "ILA": ("ILS", 100.0), "ZAC": ("ZAR", 100.0)}
+FX_LOOKBACK_DAYS = 10  # a dated rate is the last close on or before the day (weekends, holidays)
+
+
+def fx_leg(code: str) -> tuple[str, float]:
+    """(ISO currency, units of `code` per unit of it): ("GBP", 100.0) for pence, (code, 1.0) otherwise."""
+    return SUBUNITS.get(code, SUBUNITS.get(code.upper(), (code.upper(), 1.0)))
+
+
+def fx_pair(base: str, quote: str) -> tuple[str | None, float]:
+    """Yahoo's pair symbol for base→quote (``EURUSD=X``) and the factor its closes are multiplied by.
+
+    The symbol is None when both are units of one currency (GBX→GBP: the factor is the rate).
+    """
+    (b, per_b), (q, per_q) = fx_leg(base), fx_leg(quote)
+    return (None if b == q else f"{b}{q}=X"), per_q / per_b
+
+
 @register
 class YahooProvider(HttpProvider):
-    """Yahoo Finance v8 chart (quotes, history) and v1 search; no API key."""
+    """Yahoo Finance v8 chart (quotes, history, exchange rates as ``EURUSD=X``) and v1 search; no API key."""
 
     name = "yahoo"
-    capabilities = frozenset({QUOTES, HISTORY, SEARCH})
+    capabilities = frozenset({QUOTES, HISTORY, FX, SEARCH})
     limits = Limits(batch_size=10, rate_per_s=5.0, concurrency=5, timeout_s=5.0)
     settings_prefix = "YAHOO"
     default_base_url = "https://query2.finance.yahoo.com"
@@ -165,6 +186,31 @@ class YahooProvider(HttpProvider):
         result = await self._chart(symbol, params)
         with self._shape("chart", symbol):
             return parse_chart_bars(result, start, end)
+
+    async def fx_history(self, base: str, quote: str, start: date, end: date) -> dict[date, float]:
+        """Return the daily closing rate base→quote on the days Yahoo has (trading days of the pair)."""
+        symbol, factor = fx_pair(base, quote)
+        if end < start:
+            return {}
+        if symbol is None:
+            return {start + timedelta(days=i): factor for i in range((end - start).days + 1)}
+        return {bar.date: bar.close * factor for bar in await self.history(symbol, start, end)}
+
+    async def fx_rate(self, base: str, quote: str, on: date | None = None) -> FxRate:
+        """Return the rate base→quote: the pair's latest price, or its last close on or before `on`."""
+        symbol, factor = fx_pair(base, quote)
+        pair = (base.upper(), quote.upper())
+        if symbol is None:
+            return FxRate(*pair, rate=factor, on=on or datetime.now(timezone.utc).date(), source=self.name)
+        if on is None:
+            latest = await self._quote_one(symbol)
+            return FxRate(*pair, rate=latest.price * factor, on=latest.ts.date(), source=self.name)
+        rates = await self.fx_history(base, quote, on - timedelta(days=FX_LOOKBACK_DAYS), on)
+        if not rates:
+            raise ProviderError(f"yahoo: no {symbol} close in the {FX_LOOKBACK_DAYS} days up to {on}",
+                                provider=self.name, symbol=symbol)
+        day = max(rates)
+        return FxRate(*pair, rate=rates[day], on=day, source=self.name)
 
     async def search(self, query: str, limit: int = 10) -> list[SearchHit]:
         """Return tickers matching `query` from Yahoo's v1 search."""
