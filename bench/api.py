@@ -33,6 +33,10 @@ shows the unloaded latency (one request at a time), the higher counts queueing u
 gevent, whose tail is long even for the bare app (p50 under 1 ms next to a p99 of hundreds
 of ms: a saturated gevent worker serves connections unevenly) -- hence the p99 target
 compares the two at the same connection count.
+A third server, ``bench.floor_app:app``, answers the bare endpoint's quote behind only
+Flask-Limiter's default limit (same limit, same storage as the app, headers on): its req/s
+over bare's is what the rate limiter alone leaves of the bare rate, and app/floor what the
+app's own request path costs on top. It is printed, not a target.
 Targets, at every connection count: app req/s >= 0.70 x bare req/s, and app p99 <= 1.5 x
 bare p99.  Any non-2xx response aborts the run (exit 2); wrk must be on PATH (exit 2 if
 not; e.g. ``apt-get install -y wrk``).  With --check the exit status is 1 when a target is
@@ -270,26 +274,28 @@ def measure(label: str, env: dict[str, str], tmp: Path, args: argparse.Namespace
     """Start both servers with `env`, run the interleaved wrk runs, print the table; True if on target."""
     slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
     bare = Server("bare", "bench.bare_app:app", BARE_PATH, env, tmp / f"bare-{slug}.log")
+    floor = Server("floor", "bench.floor_app:app", BARE_PATH, env, tmp / f"floor-{slug}.log")
     app = Server("app", "wsgi:app", APP_PATH, env, tmp / f"app-{slug}.log")
+    servers = (bare, floor, app)
     try:
-        for server in (bare, app):
+        for server in servers:
             server.start()
-        for server in (bare, app):
+        for server in servers:
             server.wait_ready()
         log_in(app)
         top = max(args.connections)
-        for server in (bare, app):  # warm-up: code paths, connections, gevent's hub
+        for server in servers:  # warm-up: code paths, connections, gevent's hub
             run_wrk(server, top, args.threads, 2)
         runs: dict[tuple[str, int], list[dict[str, float]]] = {}
-        order = [bare, app]
+        order = list(servers)
         for connections in args.connections:
             for _ in range(args.rounds):
                 for server in order:
                     runs.setdefault((server.name, connections), []).append(
                         run_wrk(server, connections, args.threads, args.duration))
-                order.reverse()  # bare, app, app, bare, ...: drift hits both alike
+                order.reverse()  # bare, floor, app, app, floor, bare, ...: drift hits all alike
     finally:
-        for server in (app, bare):
+        for server in (app, floor, bare):
             server.stop()
     return report(label, runs, args)
 
@@ -300,11 +306,11 @@ def report(label: str, runs: dict[tuple[str, int], list[dict[str, float]]],
           f"wrk -t{args.threads} --latency")
     print(f"  {'endpoint':<37} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
           f"{'cpu us/req':>10} {'cpu busy':>8} {'sock err':>8}  runs req/s")
-    names = {"bare": f"bare  GET {BARE_PATH}", "app": f"app   GET {APP_PATH}"}
+    names = {"bare": f"bare  GET {BARE_PATH}", "floor": f"floor GET {BARE_PATH}", "app": f"app   GET {APP_PATH}"}
     ok = True
     starved = False
     for connections in args.connections:
-        for name in ("bare", "app"):
+        for name in ("bare", "floor", "app"):
             rs = runs[(name, connections)]
             cpu, share = median(rs, "cpu_us"), median(rs, "cpu_share")
             errors = sum(int(r["socket_errors"]) for r in rs)
@@ -328,6 +334,13 @@ def report(label: str, runs: dict[tuple[str, int], list[dict[str, float]]],
         print(f"  c={connections:<3} app/bare req/s {rps_ratio:5.2f} (target >= {RPS_TARGET:.2f})   "
               f"app/bare p99 {p99_ratio:5.2f} (target <= {P99_TARGET:.1f})   "
               f"{'PASS' if hit else 'MISS'}{cpu_note}")
+        f = runs[("floor", connections)]
+        cpu_f = median(f, "cpu_us")
+        print(f"        floor/bare req/s {median(f, 'rps') / median(b, 'rps'):5.2f}"
+              + (f" (CPU per request {cpu_b / cpu_f:.2f})" if cpu_f and cpu_b else "")
+              + f"   app/floor req/s "
+              f"{median(a, 'rps') / median(f, 'rps'):5.2f}   (floor: the bare endpoint behind Flask-Limiter's "
+              "default limit only; not a target)")
     if starved:
         print("  note: a saturated worker (2+ connections) got less than 80 % of a core in some runs "
               "(other load on this machine); the CPU-per-request figures are the steadier ones")
@@ -429,7 +442,7 @@ def main() -> int:
         print(f"python {sys.version.split()[0]}, {wrk_version.strip() or 'wrk'}, {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.2f}")
         print("servers: gunicorn -c gunicorn.conf.py -b 127.0.0.1:<port> --no-control-socket "
-              "{wsgi:app | bench.bare_app:app} (gevent worker, 1 worker, same environment)")
+              "{wsgi:app | bench.bare_app:app | bench.floor_app:app} (gevent worker, 1 worker, same environment)")
         print(f"app env: TICKERDESK_ENV=production, SQLite in {tmp}, MARKET_PROVIDERS=demo, "
               f"LOG_LEVEL={args.log_level} for both servers"
               + (" (the app writes one JSON request-log line per request; the bare app logs nothing)"
