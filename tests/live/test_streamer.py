@@ -51,3 +51,33 @@ def test_tick_pace_follows_the_market(make_app) -> None:
     assert wait == (0.5 if streamer.market["XETR"] else 30)
     app.config["DEMO_ALWAYS_OPEN"] = True  # the demo replays a session: always the fast pace
     assert streamer.tick() == 0.5
+
+
+def test_rounds_start_one_interval_apart_however_long_a_round_takes(make_app, monkeypatch) -> None:
+    """The loop sleeps what is left of the interval after the round: rounds start `interval` apart.
+
+    Reading the clock before the round ran used to subtract its duration twice, so a round of
+    0.1 s at a 0.25 s pace started the next one 0.15 s later.
+    """
+    import threading
+    import time as _time
+
+    app, _client = _connected(make_app, LIVE_TICK_OPEN_S=0.25)
+    loop = live_state(app).loop
+    starts: list[float] = []
+
+    def slow_tick() -> float:
+        starts.append(_time.monotonic())
+        _time.sleep(0.1)
+        if len(starts) >= 6:
+            loop.stopped.set()
+        return 0.25
+
+    monkeypatch.setattr(loop.streamer, "tick", slow_tick)
+    monkeypatch.setattr("app.live.streamer.freeze_long_lived_objects", lambda: None)
+    runner = threading.Thread(target=loop.run, daemon=True)
+    runner.start()
+    runner.join(10)
+    assert not runner.is_alive() and len(starts) == 6
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert all(0.23 <= gap <= 0.40 for gap in gaps), gaps
