@@ -7,8 +7,8 @@ from flask_jwt_extended import (create_access_token, create_refresh_token, curre
 from app.ops.apidoc import Blueprint
 
 from app.auth import blocklist, services
-from app.auth.schemas import (CredentialsSchema, ExportSchema, LogoutSchema, RegisterSchema, TokensSchema,
-                              UserSchema)
+from app.auth.schemas import (CredentialsSchema, ExportSchema, LogoutSchema, RegisterSchema, SettingsSchema,
+                              TokensSchema, UserSchema)
 from app.extensions import db, limit_key, limiter
 from app.ops.errors import APIError, validation_error
 
@@ -103,6 +103,24 @@ def logout():
 @bp.response(200, UserSchema)
 def me():
     """Return the current account."""
+    return current_user
+
+
+@bp.patch("/me")
+@jwt_required()
+@bp.arguments(SettingsSchema)
+@bp.response(200, UserSchema)
+def update_me(payload):
+    """Change the account's settings: the base currency, the benchmark index."""
+    if "base_currency" in payload:
+        try:
+            services.set_base_currency(current_user, payload["base_currency"])
+        except services.AccountError as exc:
+            raise _account_error(exc) from None
+    if "benchmark" in payload:
+        from app.portfolio.services import set_benchmark
+
+        set_benchmark(current_user, payload["benchmark"])
     return current_user
 
 

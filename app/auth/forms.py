@@ -5,9 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from app.auth.schemas import MAX_PASSWORD, MIN_PASSWORD
-
-CURRENCIES = ("EUR", "USD", "GBP", "CHF", "JPY", "SEK")
+from app.auth.schemas import CURRENCIES, MAX_PASSWORD, MIN_PASSWORD
 
 
 class LoginForm(FlaskForm):

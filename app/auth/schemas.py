@@ -4,9 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from app.universe import INDEX_NAMES
 
 MIN_PASSWORD = 10
+CURRENCIES = ("EUR", "USD", "GBP", "CHF", "JPY", "SEK")  # the base currencies a user can choose
 MAX_PASSWORD = 1024
 
 
@@ -53,8 +56,31 @@ class UserSchema(Schema):
     id = fields.Integer()
     email = fields.String()
     is_admin = fields.Boolean()
-    base_currency = fields.String(allow_none=True)
+    base_currency = fields.String(allow_none=True, metadata={
+        "description": "the chosen base currency; null: the server's default (BASE_CURRENCY)"})
+    benchmark = fields.String(allow_none=True, metadata={
+        "description": "the index the portfolio is compared with; null: by base currency (DAX for EUR, S&P 500 for USD)"})
     created_at = fields.DateTime()
+
+
+class SettingsSchema(Schema):
+    """Account settings a PATCH may change (at least one)."""
+
+    base_currency = fields.String(validate=validate.OneOf(CURRENCIES), metadata={
+        "description": "values and P/L are shown in this currency"})
+    benchmark = fields.String(validate=validate.OneOf(INDEX_NAMES), metadata={
+        "description": "the index the portfolio's performance is compared with"})
+
+    @pre_load
+    def _upper_case_currency(self, data: Any, **_kw: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("base_currency"), str):
+            data = {**data, "base_currency": data["base_currency"].strip().upper()}
+        return data
+
+    @validates_schema
+    def _not_empty(self, data: dict[str, Any], **_kw: Any) -> None:
+        if not data:
+            raise ValidationError("Give base_currency, benchmark or both.", "_schema")
 
 
 class TokensSchema(Schema):
