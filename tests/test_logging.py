@@ -56,7 +56,7 @@ def test_stdlib_lines_share_the_renderer_and_the_redaction(stderr) -> None:
         logging.getLogger("tickerdesk.test.stdlib").warning("GET %s", "https://x.test/q?apikey=SECRET1&s=AAPL")
         structlog.get_logger("tickerdesk.test.native").error(
             "provider failed", url="https://x.test/q?token=SECRET2", api_key="SECRET3",
-            headers={"Authorization": "Bearer abc.def.ghi"}, token_version=3)
+            headers={"Authorization": "Bearer abc.def.ghi"}, token_version=3, note="sent bEaReR abc.def.jkl")
     finally:
         structlog.contextvars.clear_contextvars()
     text = out.getvalue()
@@ -64,6 +64,7 @@ def test_stdlib_lines_share_the_renderer_and_the_redaction(stderr) -> None:
     stdlib, native = (json.loads(line) for line in text.splitlines())
     assert stdlib["event"] == "GET https://x.test/q?apikey=***&s=AAPL" and stdlib["request_id"] == "req-7"
     assert native["api_key"] == "***" and native["headers"] == {"Authorization": "***"}
+    assert native["note"] == "sent Bearer ***"
     assert native["token_version"] == 3 and native["request_id"] == "req-7" and native["level"] == "error"
 
 
