@@ -111,16 +111,11 @@ def me():
 @bp.arguments(SettingsSchema)
 @bp.response(200, UserSchema)
 def update_me(payload):
-    """Change the account's settings: the base currency, the benchmark index."""
-    if "base_currency" in payload:
-        try:
-            services.set_base_currency(current_user, payload["base_currency"])
-        except services.AccountError as exc:
-            raise _account_error(exc) from None
-    if "benchmark" in payload:
-        from app.portfolio.services import set_benchmark
-
-        set_benchmark(current_user, payload["benchmark"])
+    """Change the account's settings: the base currency, the benchmark index (null: the default)."""
+    for field in ("base_currency", "benchmark"):  # validated by SettingsSchema; one commit for both
+        if field in payload:
+            setattr(current_user, field, payload[field])
+    db.session.commit()
     return current_user
 
 

@@ -66,10 +66,10 @@ class UserSchema(Schema):
 class SettingsSchema(Schema):
     """Account settings a PATCH may change (at least one)."""
 
-    base_currency = fields.String(validate=validate.OneOf(CURRENCIES), metadata={
-        "description": "values and P/L are shown in this currency"})
-    benchmark = fields.String(validate=validate.OneOf(INDEX_NAMES), metadata={
-        "description": "the index the portfolio's performance is compared with"})
+    base_currency = fields.String(allow_none=True, validate=validate.OneOf(CURRENCIES), metadata={
+        "description": "values and P/L are shown in this currency; null: the server's default"})
+    benchmark = fields.String(allow_none=True, validate=validate.OneOf(INDEX_NAMES), metadata={
+        "description": "the index the portfolio's performance is compared with; null: by base currency"})
 
     @pre_load
     def _upper_case_currency(self, data: Any, **_kw: Any) -> Any:

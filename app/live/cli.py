@@ -16,7 +16,7 @@ live_cli = AppGroup("live", help="Live updates.")
 def stream_command() -> None:
     """Run the price streamer until SIGTERM/SIGINT (needs REDIS_URL to reach the web processes)."""
     from app.live.registry import Registry  # noqa: PLC0415
-    from app.live.streamer import LiveLoop  # noqa: PLC0415
+    from app.live.streamer import LiveLoop, freeze_long_lived_objects  # noqa: PLC0415
     from app.ops.redis import redis_client  # noqa: PLC0415
 
     app = current_app._get_current_object()
@@ -34,5 +34,6 @@ def stream_command() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     click.echo(f"live streamer {registry.proc_id}: waiting for the lock, then streaming (Ctrl-C stops)")
+    freeze_long_lived_objects()
     loop.run()
     click.echo("live streamer stopped")

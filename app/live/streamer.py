@@ -227,9 +227,9 @@ def freeze_long_lived_objects() -> None:
 
     Once the app (SQLAlchemy, pandas, exchange_calendars, ...) is imported a process tracks
     some 200,000 objects that live as long as it does, and every full collection walks them
-    all: a 100-250 ms stop of the gevent worker, during which no connection gets its quote.
-    Collected once, then frozen (`gc.freeze`), they are skipped; full collections only walk
-    what was allocated since (the connections), as in a bare Socket.IO server.
+    all: a 100-250 ms stop. Collected once, then frozen (`gc.freeze`), they are skipped. Called
+    by `flask live stream` before its loop, and by each gunicorn worker (gunicorn.conf.py)
+    before it accepts connections -- never later, when it would freeze connections too.
     """
     started = time.perf_counter()
     gc.collect()
@@ -290,16 +290,12 @@ class LiveLoop:
         """Loop until `stop` (socketio.sleep yields to gevent, or sleeps a thread)."""
         log.info("live_loop_started", process=self.registry.proc_id, stream=self.stream)
         next_tick = 0.0
-        frozen = False
         while not self.stopped.is_set():
             if self.registry.dirty:  # a (un)subscription: let the streamer see it soon
                 self.registry.publish()
             if time.monotonic() >= next_tick:
                 wait = self.round()  # what is left of the interval once the round is done
                 next_tick = time.monotonic() + wait
-                if not frozen:  # after the first round, which loads the trading calendars
-                    frozen = True
-                    freeze_long_lived_objects()
             socketio.sleep(min(0.25, max(0.0, next_tick - time.monotonic())))
         self.release()
 

@@ -86,6 +86,9 @@ def fx_history_for(currencies: Iterable[str], quote: str, start: date, end: date
     if errors:
         raise next(iter(errors.values()))
     out = {pair.split("/")[0]: {date.fromordinal(d): r for d, r in zip(v["d"], v["r"])} for pair, v in found.items()}
+    empty = sorted(c for c in wanted if not out.get(c))
+    if empty:  # a provider answered with no rates: valuing at 1.0 would be silently wrong
+        raise ProviderUnavailableError(f"no exchange rate {empty[0]}->{quote} from {start} to {end}")
     out[quote] = {}
     return out
 

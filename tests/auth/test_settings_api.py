@@ -19,6 +19,10 @@ def test_settings_change_and_the_portfolio_follows(client, auth) -> None:
     assert client.get("/api/v1/portfolio", headers=headers).get_json()["base_currency"] == "USD"
     # one field alone leaves the other as it was
     assert client.patch("/api/v1/me", json={"base_currency": "CHF"}, headers=headers).get_json()["benchmark"] == "DAX"
+    # null goes back to the defaults
+    body = client.patch("/api/v1/me", json={"base_currency": None, "benchmark": None}, headers=headers).get_json()
+    assert (body["base_currency"], body["benchmark"]) == (None, None)
+    assert client.get("/api/v1/portfolio", headers=headers).get_json()["base_currency"] == "EUR"
 
 
 @pytest.mark.parametrize("body, field", [
@@ -26,7 +30,7 @@ def test_settings_change_and_the_portfolio_follows(client, auth) -> None:
     ({"base_currency": "XYZ"}, "base_currency"),
     ({"base_currency": 978}, "base_currency"),
     ({"benchmark": "Not An Index"}, "benchmark"),
-    ({"benchmark": None}, "benchmark"),
+    ({"base_currency": ""}, "base_currency"),
     ({"base_currency": "USD", "email": "other@example.com"}, "email"),
 ])
 def test_bad_settings_are_refused_and_nothing_changes(client, auth, body, field) -> None:

@@ -74,7 +74,6 @@ def test_rounds_start_one_interval_apart_however_long_a_round_takes(make_app, mo
         return 0.25
 
     monkeypatch.setattr(loop.streamer, "tick", slow_tick)
-    monkeypatch.setattr("app.live.streamer.freeze_long_lived_objects", lambda: None)
     runner = threading.Thread(target=loop.run, daemon=True)
     runner.start()
     runner.join(10)

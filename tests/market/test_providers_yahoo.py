@@ -301,3 +301,20 @@ def test_unknown_pair_is_an_error(stub, settings, call):
     stub.unknown_symbols.add("EURXXX=X")
     with pytest.raises(SymbolNotFoundError):
         call(YahooProvider, settings, lambda p: p.fx_history("EUR", "XXX", FX_START, FX_END))
+
+
+def test_a_pair_chart_without_closes_is_an_error_not_an_empty_series(stub, settings, call):
+    empty = stub.fixture_json(CHART_1D)
+    result = empty["chart"]["result"][0]
+    result.pop("timestamp", None)
+    result["indicators"] = {"quote": [{}], "adjclose": [{}]}
+    stub.override("/v8/finance/chart/EURUSD=X", empty)
+    with pytest.raises(SymbolNotFoundError):
+        call(YahooProvider, settings, lambda p: p.fx_history("EUR", "USD", FX_START, FX_END))
+    with pytest.raises(SymbolNotFoundError):  # a dated rate too: not a provider failure for the breaker
+        call(YahooProvider, settings, lambda p: p.fx_rate("EUR", "USD", FX_END))
+
+
+def test_minor_unit_codes_keep_their_spelling(stub, settings, call):
+    rate = call(YahooProvider, settings, lambda p: p.fx_rate("GBp", "GBP", FX_END))
+    assert (rate.base, rate.quote, rate.rate) == ("GBp", "GBP", 0.01) and not stub.requests

@@ -51,3 +51,22 @@ def test_foreign_holding_is_valued_with_the_pair_rate(make_app, yahoo_stub) -> N
 
     performance = client.get("/api/v1/portfolio/performance?range=1m", headers=headers)
     assert performance.status_code == 200, performance.get_json()
+
+
+def test_no_rate_from_the_provider_is_a_503_not_a_rate_of_one(make_app, yahoo_stub) -> None:
+    yahoo_stub.reset()
+    empty = yahoo_stub.fixture_json("yahoo/v8_chart_AAPL_range_1d.json")
+    empty["chart"]["result"][0].pop("timestamp", None)
+    empty["chart"]["result"][0]["indicators"] = {"quote": [{}]}
+    yahoo_stub.override("/v8/finance/chart/USDEUR=X", empty)
+    try:
+        app = make_app(MARKET_PROVIDERS=["yahoo"], YAHOO_BASE_URL=yahoo_stub.url, YAHOO_RATE_PER_S=0,
+                       YAHOO_TIMEOUT_S=2.0 + uuid.uuid4().int % 1000 / 1e6, BASE_CURRENCY="EUR")
+        client = app.test_client()
+        headers = register_api(client)["headers"]
+        ok_txn(client, headers, "buy", "AAPL", 10, "150", (utc_today() - timedelta(days=20)).isoformat())
+        response = client.get("/api/v1/portfolio", headers=headers)
+        assert response.status_code == 503, response.get_json()
+        assert response.get_json()["error"]["code"] == "provider_unavailable"
+    finally:
+        yahoo_stub.reset()

@@ -123,6 +123,11 @@ def fx_leg(code: str) -> tuple[str, float]:
     return SUBUNITS.get(code, SUBUNITS.get(code.upper(), (code.upper(), 1.0)))
 
 
+def _code(currency: str) -> str:
+    """The currency code as given for minor units (GBp), upper-cased otherwise."""
+    return currency if currency in SUBUNITS else currency.upper()
+
+
 def fx_pair(base: str, quote: str) -> tuple[str | None, float]:
     """Yahoo's pair symbol for base→quote (``EURUSD=X``) and the factor its closes are multiplied by.
 
@@ -194,21 +199,22 @@ class YahooProvider(HttpProvider):
             return {}
         if symbol is None:
             return {start + timedelta(days=i): factor for i in range((end - start).days + 1)}
-        return {bar.date: bar.close * factor for bar in await self.history(symbol, start, end)}
+        rates = {bar.date: bar.close * factor for bar in await self.history(symbol, start, end)}
+        if not rates:  # never a silent gap: the chain tries the next provider, else the caller gets a 503
+            raise SymbolNotFoundError(f"yahoo: no {symbol} close from {start} to {end}",
+                                      provider=self.name, symbol=symbol)
+        return rates
 
     async def fx_rate(self, base: str, quote: str, on: date | None = None) -> FxRate:
         """Return the rate base→quote: the pair's latest price, or its last close on or before `on`."""
         symbol, factor = fx_pair(base, quote)
-        pair = (base.upper(), quote.upper())
+        pair = (_code(base), _code(quote))
         if symbol is None:
             return FxRate(*pair, rate=factor, on=on or datetime.now(timezone.utc).date(), source=self.name)
         if on is None:
             latest = await self._quote_one(symbol)
             return FxRate(*pair, rate=latest.price * factor, on=latest.ts.date(), source=self.name)
-        rates = await self.fx_history(base, quote, on - timedelta(days=FX_LOOKBACK_DAYS), on)
-        if not rates:
-            raise ProviderError(f"yahoo: no {symbol} close in the {FX_LOOKBACK_DAYS} days up to {on}",
-                                provider=self.name, symbol=symbol)
+        rates = await self.fx_history(base, quote, on - timedelta(days=FX_LOOKBACK_DAYS), on)  # raises if empty
         day = max(rates)
         return FxRate(*pair, rate=rates[day], on=day, source=self.name)
 
