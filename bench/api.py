@@ -51,7 +51,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,11 +60,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.servers import BenchError, Server, cpu_seconds, tail, tool  # noqa: E402
 
 RPS_TARGET = 0.70
 P99_TARGET = 1.5
@@ -73,99 +74,6 @@ SYMBOL = "SAP.DE"
 APP_PATH = f"/api/v1/stocks/{SYMBOL}/quote"
 BARE_PATH = "/quote"
 RATELIMIT = "1000000 per minute"
-
-
-class BenchError(RuntimeError):
-    """The measurement itself is invalid (a server failed, wrk saw non-2xx answers)."""
-
-
-# ------------------------------------------------------------------ servers
-def _tool(name: str) -> str:
-    exe = BIN / name
-    if not exe.exists():
-        exe = ROOT / ".venv" / "bin" / name
-    return str(exe)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    name: str
-    target: str  # gunicorn's APP_MODULE
-    path: str
-    env: dict[str, str]
-    log: Path
-    port: int = field(default_factory=_free_port)
-    proc: subprocess.Popen[bytes] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = dict(self.env, PORT=str(self.port))
-        cmd = [_tool("gunicorn"), "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}",
-               "--no-control-socket", self.target]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise BenchError(f"{self.name}: gunicorn exited with {self.proc.returncode}\n"
-                                 + tail(self.log))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise BenchError(f"{self.name}: gunicorn did not listen within {timeout:.0f} s\n" + tail(self.log))
-
-    def worker_pid(self) -> int | None:
-        """The pid of gunicorn's (single) worker, a child of the master."""
-        if self.proc is None:
-            return None
-        try:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        except OSError:
-            return None
-        return int(children[0]) if children else None
-
-    def stop(self) -> None:
-        """SIGTERM the process group (master and worker), SIGKILL it if it lingers."""
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        for sig, wait in ((signal.SIGTERM, 25), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:  # a worker that outlived its master
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(f"    | {line}" for line in text[-lines:])
 
 
 def http(method: str, url: str, body: dict | None = None,
@@ -184,7 +92,7 @@ def http(method: str, url: str, body: dict | None = None,
 def prepare_database(env: dict[str, str]) -> None:
     """`flask --app wsgi db upgrade` and `universe seed` against the bench database."""
     for args in (["db", "upgrade"], ["universe", "seed"]):
-        out = subprocess.run([_tool("flask"), "--app", "wsgi", *args], cwd=ROOT, env=env,
+        out = subprocess.run([tool("flask"), "--app", "wsgi", *args], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
             raise BenchError(f"flask {' '.join(args)} failed ({out.returncode}):\n"
@@ -230,27 +138,16 @@ def parse_wrk(out: str) -> dict[str, float]:
     return result
 
 
-def _cpu_seconds(pid: int | None) -> float | None:
-    """User+system CPU seconds of pid (Linux /proc), None when unknown."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def run_wrk(server: Server, connections: int, threads: int, duration: float) -> dict[str, float]:
     cmd = ["wrk", "-t", str(min(threads, connections)), "-c", str(connections),
            "-d", f"{max(1, round(duration))}s", "--timeout", "10s", "--latency"]
     for name, value in server.headers.items():
         cmd += ["-H", f"{name}: {value}"]
     pid = server.worker_pid()
-    cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
+    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
     proc = subprocess.run(cmd + [server.base + server.path], capture_output=True, text=True,
                           timeout=duration + 60)
-    cpu1, elapsed = _cpu_seconds(pid), time.perf_counter() - t0
+    cpu1, elapsed = cpu_seconds(pid), time.perf_counter() - t0
     if proc.returncode != 0:
         raise BenchError(f"wrk failed ({proc.returncode}): {proc.stderr or proc.stdout}")
     result = parse_wrk(proc.stdout)
@@ -273,9 +170,9 @@ def median(runs: list[dict[str, float]], key: str) -> float | None:
 def measure(label: str, env: dict[str, str], tmp: Path, args: argparse.Namespace) -> bool:
     """Start both servers with `env`, run the interleaved wrk runs, print the table; True if on target."""
     slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
-    bare = Server("bare", "bench.bare_app:app", BARE_PATH, env, tmp / f"bare-{slug}.log")
-    floor = Server("floor", "bench.floor_app:app", BARE_PATH, env, tmp / f"floor-{slug}.log")
-    app = Server("app", "wsgi:app", APP_PATH, env, tmp / f"app-{slug}.log")
+    bare = Server("bare", "bench.bare_app:app", env=env, path=BARE_PATH, log=tmp / f"bare-{slug}.log")
+    floor = Server("floor", "bench.floor_app:app", env=env, path=BARE_PATH, log=tmp / f"floor-{slug}.log")
+    app = Server("app", "wsgi:app", env=env, path=APP_PATH, log=tmp / f"app-{slug}.log")
     servers = (bare, floor, app)
     try:
         for server in servers:

@@ -35,7 +35,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -45,61 +44,19 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.servers import Server, cpu_seconds, tool  # noqa: E402
 SYMBOL = "3436.T"  # replaced by pick_symbol(): the symbol whose demo price moves at most ticks now
 P99_MS, P99_RATIO = 100.0, 1.3
 CLIENT_PROCS = 2
-
-
-def _port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _post(url: str, body: dict) -> dict:
     req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as response:
         return json.loads(response.read())
-
-
-class Server:
-    def __init__(self, target: str, env: dict[str, str], log: Path) -> None:
-        self.port = _port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = open(log, "wb")
-        self.proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}",
-                                      "--no-control-socket", target], cwd=ROOT, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url}/health", timeout=1)
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.2)
-        raise RuntimeError(f"{target} did not start: see {log}")
-
-    def worker_cpu_s(self) -> float:
-        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
-        total = 0.0
-        for pid in children:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self._log.close()
 
 
 # ---------------------------------------------------------------- the client processes
@@ -245,18 +202,13 @@ def client_main(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- the driver
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(server: Server, n: int, token: str | None, duration: float, procs: int, lib: str) -> dict:
     """Connect n clients from `procs` processes, then measure one window of `duration` seconds."""
     procs = max(1, min(procs, n))
     shares = [n // procs + (i < n % procs) for i in range(procs)]
     clients = []
     for share in shares:
-        cmd = [sys.executable, __file__, "--client", server.url, "--n", str(share), "--symbol", SYMBOL,
+        cmd = [sys.executable, __file__, "--client", server.base, "--n", str(share), "--symbol", SYMBOL,
                "--client-lib", lib, "--gate", str(max(1, 50 // procs))]
         if token:
             cmd += ["--token", token]
@@ -266,11 +218,11 @@ def measure(server: Server, n: int, token: str | None, duration: float, procs: i
         if not proc.stdout.readline():
             raise RuntimeError("a client process failed")
     time.sleep(1.0)  # let the last connections settle
-    worker0, client0 = server.worker_cpu_s(), sum(_cpu_s(p.pid) for p in clients)
+    worker0, client0 = server.worker_cpu_s(), sum(cpu_seconds(p.pid) or 0.0 for p in clients)
     start, t0 = time.time(), time.monotonic()
     time.sleep(duration)
     end, elapsed = time.time(), time.monotonic() - t0
-    worker1, client1 = server.worker_cpu_s(), sum(_cpu_s(p.pid) for p in clients)
+    worker1, client1 = server.worker_cpu_s(), sum(cpu_seconds(p.pid) or 0.0 for p in clients)
     time.sleep(1.0)  # let the window's last ticks arrive
     results = []
     for proc in clients:
@@ -300,7 +252,6 @@ def pick_symbol() -> str:
     price, or one at its day's high, can stand still for many ticks; the streamer only emits
     changes, and the benchmark needs a tick every 0.25 s.
     """
-    sys.path.insert(0, str(ROOT))
     from datetime import datetime, timedelta, timezone
 
     from app.market.providers.demo import DemoProvider
@@ -347,7 +298,7 @@ def main() -> int:
                 "LIVE_MAX_CONNECTIONS": "10000", "RATELIMIT_DEFAULT": "1000000 per minute",
                 "JWT_ACCESS_MINUTES": "120", "LOG_LEVEL": "WARNING", "WEB_CONCURRENCY": "1",
                 "WORKER_CONNECTIONS": "10000", "BENCH_SYMBOL": SYMBOL, "BENCH_TICK_S": "0.25"})
-    flask = [str(BIN / "flask"), "--app", "wsgi"]
+    flask = [tool("flask"), "--app", "wsgi"]
     subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run(flask + ["universe", "seed"], cwd=ROOT, env=env, check=True, capture_output=True)
     counts = [int(x) for x in args.clients.split(",")]
@@ -360,13 +311,15 @@ def main() -> int:
     try:
         for n in counts:
             for name, target in (("bare", "bench.bare_live:app"), ("app", "wsgi:app")):
-                server = Server(target, env, tmp / f"{name}-{n}.log")
+                server = Server(name, target, env=env, log=tmp / f"{name}-{n}.log")
                 try:
+                    server.start()
+                    server.wait_ready(probe="/health")
                     token = None
                     if name == "app":
                         creds = {"email": f"bench{n}@example.com", "password": "bench-password-123"}
-                        _post(f"{server.url}/api/v1/auth/register", creds)
-                        token = _post(f"{server.url}/api/v1/auth/login", creds)["access_token"]
+                        _post(f"{server.base}/api/v1/auth/register", creds)
+                        token = _post(f"{server.base}/api/v1/auth/login", creds)["access_token"]
                     r = measure(server, n, token, args.duration, args.client_procs, args.client_lib)
                 finally:
                     server.stop()
