@@ -9,7 +9,7 @@ import structlog
 from flask import Flask, Response, g, request
 
 from app.ops import metrics
-from app.ops.errors import APIError
+from app.ops.inputs import refuse_unusable_input
 
 log = structlog.get_logger("tickerdesk.request")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
@@ -22,18 +22,6 @@ CSP = (
 )
 
 
-def _refuse_nul_characters() -> None:
-    """Refuse text with NUL characters up front: PostgreSQL cannot store them in text columns."""
-    found = b"%00" in request.query_string or b"\x00" in request.query_string
-    if not found and request.method in ("POST", "PUT", "PATCH"):
-        body = request.get_data(cache=True)  # cached: the view still reads the body
-        found = b"\x00" in body or b"\\u0000" in body.lower() or (
-            b"%00" in body and request.mimetype == "application/x-www-form-urlencoded")
-    if found:
-        raise APIError(400, "Text may not contain NUL (\\u0000) characters.", code="validation_error",
-                       details={"fields": {"_": ["NUL characters are not allowed."]}})
-
-
 def init_app(app: Flask) -> None:
     """Give each request an id (from `X-Request-ID` or new), log it, and set security headers."""
 
@@ -44,7 +32,7 @@ def init_app(app: Flask) -> None:
         g.started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
-        _refuse_nul_characters()
+        refuse_unusable_input()  # NUL, lone surrogates, over-deep JSON: a 400 before any view
 
     @app.after_request
     def finish(response: Response) -> Response:
