@@ -39,7 +39,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "TESTING": environment == "testing",
         "SECRET_KEY": _secret_key(env, production, instance_dir),
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance_dir),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: bound values (emails, notes) never reach exception text, hence logs.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "REDIS_URL": env.get("REDIS_URL") or None,
         "MARKET_PROVIDERS": _csv(env.get("MARKET_PROVIDERS", "demo")),
         "FINNHUB_API_KEY": env.get("FINNHUB_API_KEY") or None,
