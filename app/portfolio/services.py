@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -98,14 +99,13 @@ def get_transaction(user_id: int, transaction_id: int) -> Transaction:
 def add_transactions(user_id: int, entries: list[TransactionIn], import_keys: list[str | None] | None = None
                      ) -> list[Transaction]:
     """Validate and store transactions all together: nothing is written if one is invalid."""
-    _lock_owner(user_id)
-    existing = transactions(user_id)
-    if len(existing) + len(entries) > MAX_TRANSACTIONS:
-        raise APIError(409, f"At most {MAX_TRANSACTIONS} transactions per portfolio.", code="limit_reached")
-    rows = [_row(user_id, entry, (import_keys or [None] * len(entries))[i]) for i, entry in enumerate(entries)]
-    _check_replay(existing + rows)
-    db.session.add_all(rows)
-    db.session.commit()
+    with _ledger_write(user_id):
+        existing = transactions(user_id)
+        if len(existing) + len(entries) > MAX_TRANSACTIONS:
+            raise APIError(409, f"At most {MAX_TRANSACTIONS} transactions per portfolio.", code="limit_reached")
+        rows = [_row(user_id, entry, (import_keys or [None] * len(entries))[i]) for i, entry in enumerate(entries)]
+        _check_replay(existing + rows)
+        db.session.add_all(rows)
     return rows
 
 
@@ -146,29 +146,23 @@ def content_keys(rows: list[Transaction]) -> list[str]:
 
 def update_transaction(user_id: int, transaction_id: int, entry: TransactionIn) -> Transaction:
     """Replace a transaction's fields; everything after it is recomputed (and must stay valid)."""
-    _lock_owner(user_id)
-    row = get_transaction(user_id, transaction_id)
-    replacement = _row(user_id, entry, None)
-    for name in ("symbol", "kind", "quantity", "price", "fee", "currency", "day", "note"):
-        setattr(row, name, getattr(replacement, name))
-    row.import_key = None
-    try:
+    with _ledger_write(user_id):
+        row = get_transaction(user_id, transaction_id)
+        replacement = _row(user_id, entry, None)
+        for name in ("symbol", "kind", "quantity", "price", "fee", "currency", "day", "note"):
+            setattr(row, name, getattr(replacement, name))
+        row.import_key = None
         _check_replay(transactions(user_id))
-    except APIError:
-        db.session.rollback()
-        raise
-    db.session.commit()
     return row
 
 
 def delete_transaction(user_id: int, transaction_id: int) -> None:
     """Delete a transaction unless a later sell would then sell more than is held."""
-    _lock_owner(user_id)
-    row = get_transaction(user_id, transaction_id)
-    _check_replay([t for t in transactions(user_id) if t.id != row.id],
-                  because="Deleting it would leave a later sell without the shares it sold")
-    db.session.delete(row)
-    db.session.commit()
+    with _ledger_write(user_id):
+        row = get_transaction(user_id, transaction_id)
+        _check_replay([t for t in transactions(user_id) if t.id != row.id],
+                      because="Deleting it would leave a later sell without the shares it sold")
+        db.session.delete(row)
 
 
 def portfolio(user: User) -> dict[str, Any]:
@@ -278,11 +272,37 @@ def allocation(user: User, data: dict[str, Any] | None = None) -> dict[str, Any]
 
 # -- helpers ---------------------------------------------------------------------------
 
-def _lock_owner(user_id: int) -> None:
-    # Bumping the ledger version locks the user's row (PostgreSQL) or takes SQLite's single writer
-    # lock now, before the reads that validate the new rows, so a second writer waits until this
-    # one commits; and it retires every cached replay of the old ledger (rolled back with a failed write).
-    db.session.execute(update(User).where(User.id == user_id).values(ledger_version=User.ledger_version + 1))
+_WRITING = "tickerdesk_ledger_write"
+
+
+@contextmanager
+def _ledger_write(user_id: int) -> Iterator[None]:
+    """Run one write to the user's transactions in one database transaction: commit it, or roll it all back.
+
+    The first statement bumps the ledger version, which locks the user's row (PostgreSQL) or takes
+    SQLite's single writer lock now, before the reads that validate the new rows, so a second
+    writer waits until this one commits. The bump commits with the rows or not at all: a refused
+    write is rolled back here, before anything else in the request (a re-rendered page, another
+    service's commit) could read the uncommitted version or commit it half done. While the write
+    is open the session is marked, so `_replayed` neither serves nor stores a memo from inside it.
+    """
+    session = db.session()
+    try:
+        session.execute(update(User).where(User.id == user_id).values(ledger_version=User.ledger_version + 1))
+        session.info[_WRITING] = session.get_transaction()
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.info.pop(_WRITING, None)
+
+
+def _inside_ledger_write() -> bool:
+    session = db.session()
+    marked = session.info.get(_WRITING)
+    return marked is not None and marked is session.get_transaction()
 
 
 def _row(user_id: int, entry: TransactionIn, import_key: str | None) -> Transaction:
@@ -374,27 +394,37 @@ def _replayed(user_id: int, base: str) -> tuple[dict[str, pm.Position], Decimal,
     """Return the user's replayed positions, their standalone fees and the FX series, in `base`.
 
     The replay of a whole ledger is the bulk of a portfolio read, so it is kept in process
-    memory under the user's ledger version (bumped by every write to the transactions), the
-    base currency and the day; the positions are only read afterwards, never changed.
+    memory under the user's committed ledger version (bumped in the same database transaction
+    as every write to the transactions, see `_ledger_write`), the account's creation time (an id
+    a database hands out again is another account), the base currency and the day. A replay is
+    stored only when the version read before and after the ledger is the same committed one:
+    never from inside an open ledger write, whose version may yet be rolled back and then be
+    committed again by a different ledger. The positions are only read afterwards, never changed.
     """
     today = utc_today()
-    version = db.session.scalar(select(User.ledger_version).where(User.id == user_id))
+    version_query = select(User.ledger_version, User.created_at).where(User.id == user_id)
+    version = tuple(db.session.execute(version_query).one_or_none() or ())
     key = (user_id, version, base, today)
     memo = current_app.extensions.setdefault("tickerdesk_replays", {})
-    found = memo.get(key)
+    cacheable = not _inside_ledger_write()
+    found = memo.get(key) if cacheable else None
     if found is not None:
         positions, fees, start = found
         return positions, fees, _fx_series({p.currency for p in positions.values() if p.currency != base},
                                            base, start, today)
     rows = ledger(user_id)
+    # On PostgreSQL each statement sees the latest commit: a write between the version and the
+    # ledger read would file this newer ledger under the older version.
+    cacheable = cacheable and tuple(db.session.execute(version_query).one_or_none() or ()) == version
     start = (rows[0].day if rows else today) - timedelta(days=10)
     fx = _fx_series({r.currency for r in rows if r.currency != base}, base, start, today)
     on_days = _rates_on(fx, {(r.currency, r.day) for r in rows if r.currency != base})
     positions = pm.replay(_txns(rows, on_days))
     fees = _standalone_fees(rows, on_days)
-    if len(memo) >= REPLAY_MEMO_SIZE:
-        memo.pop(next(iter(memo)), None)
-    memo[key] = (positions, fees, start)
+    if cacheable:
+        if len(memo) >= REPLAY_MEMO_SIZE:
+            memo.pop(next(iter(memo)), None)
+        memo[key] = (positions, fees, start)
     return positions, fees, fx
 
 

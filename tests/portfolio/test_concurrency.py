@@ -2,7 +2,7 @@
 
 Every request runs in its own thread through its own test client, so each gets its own
 app context, SQLAlchemy session and database connection, as on a threaded server.
-`services._lock_owner` locks the user's row (SELECT ... FOR UPDATE) before the
+`services._ledger_write` locks the user's row (SELECT ... FOR UPDATE) before the
 "enough shares held?" check and keeps it until the commit, so on PostgreSQL the
 check-then-insert of two requests for the same user cannot interleave.
 """

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from tests.conftest import register_api
+from tests.conftest import needs_postgres, register_api
 from tests.portfolio.conftest import STABLE_QUOTES
 from tests.portfolio.helpers import TXN, holdings, ok_txn, txn
 
@@ -56,3 +56,54 @@ def test_a_write_through_another_process_shows_here(make_app, tmp_path) -> None:
     assert holdings(a, h)["SAP.DE"]["quantity"] == "10"
     ok_txn(b, h, "sell", "SAP.DE", 4, 120, LATER)
     assert holdings(a, h)["SAP.DE"]["quantity"] == "6"
+
+
+def _buy_sell_buy_through_the_form(app) -> tuple:
+    from tests.conftest import csrf_token, login_page
+    client = app.test_client()
+    user = register_api(client)
+    login_page(client, user["email"])
+    token = csrf_token(client, "/portfolio")
+
+    def form(kind: str, quantity: int):
+        return client.post("/portfolio/transactions", data={
+            "csrf_token": token, "date": DAY, "symbol": "SAP.DE", "kind": kind, "quantity": str(quantity),
+            "price": "100", "fee": "", "note": ""})
+
+    assert form("buy", 10).status_code == 302
+    assert holdings(client, user["headers"])["SAP.DE"]["quantity"] == "10"
+    assert client.get("/portfolio").status_code == 200  # as after the redirect: quotes and closes now cached
+    refused = form("sell", 50)  # re-renders the page (holdings read) inside the refused request
+    assert refused.status_code == 422 and "only 10 held" in refused.get_data(as_text=True)
+    assert form("buy", 5).status_code == 302
+    return client, user
+
+
+def _assert_fifteen_everywhere(client, user) -> None:
+    assert holdings(client, user["headers"])["SAP.DE"]["quantity"] == "15"
+    page = client.get("/portfolio").get_data(as_text=True)
+    assert 'data-live-symbol="SAP.DE" data-quantity="15"' in page
+
+
+def test_a_refused_form_write_does_not_leave_a_stale_replay_behind(app) -> None:
+    # Issue 13 item 8: the refused sell's re-rendered page replayed the ledger under the version its
+    # own (then rolled back) bump had set; the next buy committed that same version, so the memo hit.
+    _assert_fifteen_everywhere(*_buy_sell_buy_through_the_form(app))
+
+
+def test_a_refused_api_write_then_a_buy_shows_the_buy(app, client) -> None:
+    user = register_api(client)
+    h = user["headers"]
+    ok_txn(client, h, "buy", "SAP.DE", 10, 100, DAY)
+    assert holdings(client, h)["SAP.DE"]["quantity"] == "10"
+    assert txn(client, h, "sell", "SAP.DE", 50, 100, LATER).status_code == 422
+    assert holdings(client, h)["SAP.DE"]["quantity"] == "10"
+    ok_txn(client, h, "buy", "SAP.DE", 5, 100, LATER)
+    assert holdings(client, h)["SAP.DE"]["quantity"] == "15"
+
+
+@needs_postgres
+def test_a_refused_form_write_does_not_leave_a_stale_replay_behind_on_postgres(make_app, pg_url) -> None:
+    from tests.conftest import TEST_REDIS_URL
+    app = make_app(database_url=pg_url, redis_url=TEST_REDIS_URL, **STABLE_QUOTES)
+    _assert_fifteen_everywhere(*_buy_sell_buy_through_the_form(app))
