@@ -98,3 +98,54 @@ def test_page_sessions_still_round_trip(client) -> None:
     login_page(client, "pages@example.com", PASSWORD)
     assert client.get_cookie(client.application.config.get("SESSION_COOKIE_NAME", "session")) is not None
     assert client.get("/account").status_code == 200  # the signed cookie was written and read back
+
+
+def _duplicate_watchlist_route(app) -> None:
+    """A view whose INSERT breaks a unique constraint: an unexpected error, logged with its traceback."""
+    from app.extensions import db
+    from app.models import Watchlist
+
+    @app.get("/api/v1/test-duplicate/<int:user_id>")
+    def duplicate(user_id: int):
+        for _ in range(2):
+            db.session.add(Watchlist(user_id=user_id, name="leak-me-4711", position=9))
+            db.session.flush()
+        return "unreachable"
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_logged_database_error_carries_no_values(request, make_app, stderr, database) -> None:
+    from tests.conftest import TEST_DATABASE_URL
+
+    if database == "postgres":
+        if not TEST_DATABASE_URL:
+            pytest.skip("TEST_DATABASE_URL not set: PostgreSQL tests skipped (CI sets it)")
+        app = make_app(database_url=request.getfixturevalue("pg_url"))
+    else:
+        app = make_app()
+    _duplicate_watchlist_route(app)
+    client = app.test_client()
+    user = register_api(client)
+    out = stderr()
+    configure_logging("INFO", json=True)
+    response = client.get(f"/api/v1/test-duplicate/{user['id']}")
+    assert response.status_code == 500 and "leak-me" not in response.get_data(as_text=True)
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    error = next(line for line in lines if line["event"] == "unhandled_error")
+    assert "IntegrityError" in error["exception"], "the traceback is still logged"
+    assert "leak-me-4711" not in out.getvalue(), "no bound value (nor the database's quote of it) in any line"
+
+
+def test_redaction_drops_sql_parameters_and_quoted_values() -> None:
+    from app.ops.logging import redact_text
+
+    text = ('(psycopg.errors.UniqueViolation) duplicate key value violates unique constraint "uq"\n'
+            "DETAIL:  Key (user_id, name)=(7, Tech stocks) already exists.\n"
+            "[SQL: INSERT INTO watchlists (user_id, name) VALUES (%(user_id)s, %(name)s)]\n"
+            "[parameters: {'user_id': 7, 'name': 'Tech stocks'}]\n(Background on this error at: ...)")
+    redacted = redact_text(text)
+    assert "Tech stocks" not in redacted
+    assert "Key (user_id, name)=(redacted)" in redacted and "[parameters: redacted]" in redacted
+    assert "[SQL: INSERT INTO watchlists" in redacted and "Background on this error" in redacted
+    failing = redact_text('violates check constraint "ck"\nDETAIL:  Failing row contains (7, secret@example.com).')
+    assert "secret@" not in failing and "Failing row contains (redacted)" in failing

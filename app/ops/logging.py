@@ -24,11 +24,21 @@ _NOT_SECRET = frozenset({"token_version"})
 # key=value pairs in free text, e.g. a URL's "?token=abc&apikey=xyz".
 _SECRET_PAIRS = re.compile(r"(?i)\b(token|apikey|api_key|password|secret|access_token|refresh_token)=([^&\s\"']+)")
 _BEARER = re.compile(r"(?i)bearer\s+[a-z0-9._\-]+")
+# SQLAlchemy's error text ends with the statement's bound values ("[parameters: ('a@b.c', ...)]"):
+# emails, names, notes. The engine hides them (hide_parameters); this catches any other path.
+_SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*")
+# PostgreSQL's own message quotes values too: "DETAIL:  Key (user_id, name)=(7, Tech) already
+# exists." or "Failing row contains (...)". Column names stay, values go.
+_DB_DETAIL = re.compile(r"(DETAIL:\s+(?:Key \([^)\n]*\)=|Failing row contains ))\([^\n]*")
 _key_is_secret: dict[str, bool] = {}  # memo of _SECRET_KEYS per key name (a handful of names recur)
 
 
 def redact_text(text: str) -> str:
-    """Return `text` with key=value secrets and bearer tokens masked."""
+    """Return `text` with key=value secrets, bearer tokens and SQL parameter values masked."""
+    if "[parameters: " in text:
+        text = _SQL_PARAMETERS.sub("[parameters: redacted]", text)
+    if "DETAIL:" in text:
+        text = _DB_DETAIL.sub(r"\1(redacted)", text)
     if "=" in text:
         text = _SECRET_PAIRS.sub(lambda m: f"{m.group(1)}=***", text)
     return _BEARER.sub("Bearer ***", text)

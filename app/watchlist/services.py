@@ -46,22 +46,32 @@ def create_watchlist(user_id: int, name: str) -> Watchlist:
 
 def update_watchlist(user_id: int, watchlist_id: int, name: str | None = None, position: int | None = None,
                      order: list[str] | None = None) -> Watchlist:
-    """Rename a watchlist, move it among the user's lists, or reorder its items."""
+    """Rename a watchlist, move it among the user's lists, or reorder its items; 409 if the name is taken."""
     watchlist = get_watchlist(user_id, watchlist_id)
     if name is not None:
-        watchlist.name = _clean_name(name)
-    if position is not None:
-        lists = [w for w in watchlists(user_id) if w.id != watchlist.id]
-        lists.insert(max(0, min(position, len(lists))), watchlist)
-        for index, item in enumerate(lists):
-            item.position = index
-    if order is not None:
-        have = {item.symbol: item for item in watchlist.items}
-        wanted = [s.strip().upper() for s in order]
-        if sorted(wanted) != sorted(have):
-            raise validation_error({"order": ["List every symbol of the watchlist exactly once."]})
-        for index, symbol in enumerate(wanted):
-            have[symbol].position = index
+        name = _clean_name(name)
+        taken = db.session.scalar(select(Watchlist.id).where(
+            Watchlist.user_id == user_id, Watchlist.name == name, Watchlist.id != watchlist.id))
+        if taken is not None:
+            raise APIError(409, f"You already have a watchlist called {name!r}.", code="already_exists")
+    # No flush before the commit: the queries below would otherwise write the new name early,
+    # and a name taken meanwhile would fail there, outside the commit that answers it with a 409.
+    with db.session.no_autoflush:
+        if name is not None:
+            watchlist.name = name
+        if position is not None:
+            lists = [w for w in watchlists(user_id) if w.id != watchlist.id]
+            lists.insert(max(0, min(position, len(lists))), watchlist)
+            for index, item in enumerate(lists):
+                item.position = index
+        if order is not None:
+            have = {item.symbol: item for item in watchlist.items}
+            wanted = [s.strip().upper() for s in order]
+            if sorted(wanted) != sorted(have):
+                db.session.rollback()
+                raise validation_error({"order": ["List every symbol of the watchlist exactly once."]})
+            for index, symbol in enumerate(wanted):
+                have[symbol].position = index
     _commit_unique(f"You already have a watchlist called {name!r}.")
     db.session.refresh(watchlist)
     return watchlist
