@@ -28,12 +28,28 @@ def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     register_blueprints(app)
     register_error_handlers(app)
     register_cli(app)
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies, take the client's address and scheme from them.
+
+    Werkzeug's ProxyFix reads the last N entries of X-Forwarded-For / -Proto (the ones those
+    proxies appended; anything a client sent before them is ignored). It wraps the whole WSGI
+    app, Socket.IO included, so rate limits, audit rows and the websocket origin check all see
+    the real client. With 0 (the default) the headers are ignored: nobody can claim an address.
+    """
+    hops = int(app.config["TRUSTED_PROXIES"])
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount the page and API blueprints of every feature."""
-    from app.auth import tokens as _tokens  # noqa: F401 - registers the session and JWT loaders
+    from app.auth import headers as auth_headers, tokens as _tokens  # noqa: F401 - tokens: session and JWT loaders
     from app.admin import api as admin_api
     from app.alerts import api as alerts_api, pages as alerts_pages
     from app.auth import api as auth_api, pages as auth_pages
@@ -45,6 +61,7 @@ def register_blueprints(app: Flask) -> None:
     from app.stocks import api as stocks_api, pages as stock_pages
     from app.watchlist import api as watchlist_api, pages as watchlist_pages
 
+    auth_headers.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(apidoc.docs_bp)
     metrics.init_app(app)

@@ -54,6 +54,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         # Live updates (Socket.IO /live): see README "Live updates".
         "LIVE_MAX_CONNECTIONS": _number(env, "LIVE_MAX_CONNECTIONS", 5000, int),
         "LIVE_MAX_SYMBOLS": _number(env, "LIVE_MAX_SYMBOLS", 100, int),
+        "LIVE_MAX_PER_USER": _number(env, "LIVE_MAX_PER_USER", 10, int),
+        "LIVE_SESSION_CHECK_S": _number(env, "LIVE_SESSION_CHECK_S", 1.0, float),
         "LIVE_TICK_OPEN_S": _number(env, "LIVE_TICK_OPEN_S", 2.0, float),
         "LIVE_TICK_CLOSED_S": _number(env, "LIVE_TICK_CLOSED_S", 30.0, float),
         "LIVE_LOCK_TTL_S": _number(env, "LIVE_LOCK_TTL_S", 10.0, float),
@@ -70,7 +72,10 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         # Rate limits (Flask-Limiter syntax, e.g. "300 per minute").
         "RATELIMIT_DEFAULT": env.get("RATELIMIT_DEFAULT", "300 per minute"),
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "10 per minute"),
-        "RATELIMIT_LOGIN_ACCOUNT": env.get("RATELIMIT_LOGIN_ACCOUNT", "5 per minute"),
+        # Failed log-ins per account and address (a backoff: the hour's budget caps the minute's)
+        # and per account from addresses it has never logged in from.
+        "RATELIMIT_LOGIN_ACCOUNT": env.get("RATELIMIT_LOGIN_ACCOUNT", "5 per minute; 20 per hour"),
+        "RATELIMIT_LOGIN_ACCOUNT_ANY": env.get("RATELIMIT_LOGIN_ACCOUNT_ANY", "100 per hour"),
         "RATELIMIT_REGISTER": env.get("RATELIMIT_REGISTER", "5 per minute"),
         "RATELIMIT_BATCH": env.get("RATELIMIT_BATCH", "60 per minute"),
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
@@ -97,6 +102,13 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_DURATION": timedelta(days=_number(env, "REMEMBER_DAYS", 30, int)),
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=_number(env, "SESSION_DAYS", 7, int)),
+        # Reverse proxies in front of the app whose X-Forwarded-For / -Proto are believed (Render: 1).
+        "TRUSTED_PROXIES": _number(env, "TRUSTED_PROXIES", 0, int),
+        # Other origins whose pages may open live sockets (besides the app's own), comma-separated.
+        "ALLOWED_ORIGINS": [o.strip().rstrip("/") for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()],
         "WTF_CSRF_ENABLED": True,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,

@@ -102,10 +102,30 @@ def init_extensions(app: Flask) -> None:
     socketio.server_options.pop("client_manager", None)
     socketio.init_app(app, message_queue=app.config.get("REDIS_URL"), channel=app.config["LIVE_CHANNEL"],
                       async_mode=_async_mode(),
-                      cors_allowed_origins=[], logger=False, engineio_logger=False)
+                      cors_allowed_origins=same_origin_check(app), logger=False, engineio_logger=False)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def same_origin_check(app: Flask):
+    """Return Engine.IO's origin check for `app`: a browser's socket only from the app's own pages.
+
+    The origin must be the scheme and host the request came to (after TRUSTED_PROXIES'
+    ProxyFix), or one listed in ALLOWED_ORIGINS; "null" and other sites are refused, so a
+    page elsewhere cannot open a socket with the user's cookies. Clients that send no Origin
+    (scripts with a token) are not asked.
+    """
+    allowed = {o.lower() for o in app.config.get("ALLOWED_ORIGINS") or ()}
+
+    def check(origin: str | None, environ: dict | None = None) -> bool:
+        if not origin or environ is None:
+            return False
+        origin = origin.rstrip("/").lower()
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}".lower()
+        return origin == own or origin in allowed
+
+    return check
 
 
 def _retry_after_only_when_refused(response):

@@ -1,17 +1,18 @@
-"""Revoked JWTs and each user's current token version, shared through Redis when configured.
+"""Revoked JWTs and the state of each log-in session, shared through Redis when configured.
 
-A token is refused when its `jti` was revoked (log-out, account deletion) or when its `ver`
-claim is not the user's current token version (password changed, account gone). Both are
-answered with one Redis round trip per request (MGET), or from process memory without Redis.
-A user's version is read from the database on a miss and remembered (Redis: an hour; memory:
-`LOCAL_VERSION_TTL_S`, since another process without Redis cannot tell this one it changed);
-`forget_user` must be called once a change of version is committed.
+A token is refused when its `jti` was revoked (log-out) or when its `sid` claim no longer
+names a live log-in session of its subject (app.auth.sessions: logged out, logged out
+everywhere, password changed, account erased, expired). Both are answered with one Redis
+round trip per request (MGET). The database is the truth about sessions: Redis only
+remembers each session's owner for an hour (`sess:<sid>`, "-1" once it is gone), and
+`forget_sessions` drops that copy once an ending is committed. Without Redis the session is
+read from the database on every check, so every process sees an ending at once.
 
 Revocations are also kept in memory, so a check still answers while Redis is unreachable.
 When a Redis call fails, Redis is left alone for `REDIS_RETRY_S` (checks fall back to this
 process's memory and the database), and the first call that reaches it again first writes
 back what it missed: every revocation this process still remembers (a restarted Redis may
-have lost them all) and the version keys of users whose version changed meanwhile.
+have lost them all) and the session keys of sessions that ended meanwhile.
 """
 from __future__ import annotations
 
@@ -22,8 +23,7 @@ import redis
 import structlog
 from flask import current_app
 
-from app.extensions import db
-from app.models import User
+from app.auth import sessions
 from app.ops.redis import redis_client
 
 log = structlog.get_logger(__name__)
@@ -31,13 +31,14 @@ def _revoked_key(jti: str) -> str:
     return f"{current_app.config.get('AUTH_REDIS_PREFIX', 'td:')}revoked:{jti}"
 
 
-def _version_key(user_id: int | str) -> str:
-    return f"{current_app.config.get('AUTH_REDIS_PREFIX', 'td:')}userver:{user_id}"
-VERSION_TTL_S = 3600
-LOCAL_VERSION_TTL_S = 30.0
+def _session_key(sid: str) -> str:
+    return f"{current_app.config.get('AUTH_REDIS_PREFIX', 'td:')}sess:{sid}"
+
+
+SESSION_TTL_S = 3600
 REDIS_RETRY_S = 1.0  # after a failed Redis call, how long to use memory and the database alone
 _MAX_PENDING_FORGETS = 10_000
-GONE = -1  # the version of a user who no longer exists: no token matches it
+GONE = -1  # the owner of a session that ended: no token matches it
 _lock = threading.Lock()
 
 
@@ -57,43 +58,42 @@ def is_revoked(jti: str) -> bool:
     return token_state(jti, None)[0]
 
 
-def token_state(jti: str, user_id: int | None) -> tuple[bool, int | None]:
-    """Return (revoked?, the user's current token version or GONE) in one Redis round trip.
+def token_state(jti: str, sid: str | None) -> tuple[bool, int | None]:
+    """Return (revoked?, the owner of log-in session `sid` or GONE) in one Redis round trip.
 
-    The version is None only when `user_id` is None.
+    The owner is None only when `sid` is None.
     """
     with _lock:
         expiry = _local().get(jti)
     revoked_here = expiry is not None and expiry > time.time()
-    keys = [_revoked_key(jti)] if user_id is None else [_revoked_key(jti), _version_key(user_id)]
+    keys = [_revoked_key(jti)] if sid is None else [_revoked_key(jti), _session_key(sid)]
     found = _with_redis(lambda client: client.mget(keys), "check")
-    if found is _NO_REDIS:
-        return revoked_here, None if user_id is None else _local_version(user_id)
-    if found is _UNAVAILABLE:
-        return revoked_here, None if user_id is None else _db_version(user_id)
+    if found is _NO_REDIS or found is _UNAVAILABLE:
+        return revoked_here, None if sid is None else _db_owner(sid)
     revoked = revoked_here or found[0] is not None
-    if user_id is None:
+    if sid is None:
         return revoked, None
     if found[1] is not None:
         return revoked, int(found[1])
-    version = _db_version(user_id)
-    _with_redis(lambda client: client.set(_version_key(user_id), version, ex=VERSION_TTL_S), "remember")
-    return revoked, version
+    owner = _db_owner(sid)
+    _with_redis(lambda client: client.set(_session_key(sid), owner, ex=SESSION_TTL_S), "remember")
+    return revoked, owner
 
 
-def forget_user(user_id: int) -> None:
-    """Drop the remembered token version of `user_id` (call after committing a change to it)."""
-    with _lock:
-        _versions().pop(user_id, None)
-    if _with_redis(lambda client: client.delete(_version_key(user_id)), "forget") is _UNAVAILABLE:
-        # The hour-long copy in Redis would outlive the change: delete it as soon as Redis is back.
+def forget_sessions(sids) -> None:
+    """Drop the remembered state of these sessions (call after committing their end)."""
+    sids = list(sids)
+    if not sids:
+        return
+    if _with_redis(lambda client: client.delete(*map(_session_key, sids)), "forget") is _UNAVAILABLE:
+        # The hour-long copies in Redis would outlive the ending: delete them as soon as Redis is back.
         state = _redis_state()
         with _lock:
-            if len(state["forget"]) < _MAX_PENDING_FORGETS:
-                state["forget"].add(user_id)
+            if len(state["forget"]) + len(sids) <= _MAX_PENDING_FORGETS:
+                state["forget"].update(sids)
             else:
                 state["forget_all"] = True
-        log.warning("blocklist_version_forget_deferred", user_id=user_id)
+        log.warning("blocklist_session_forget_deferred", sessions=len(sids))
 
 
 # -- Redis, and what to do while it is unreachable ------------------------------------------
@@ -145,16 +145,16 @@ def _replay(client: redis.Redis, state: dict) -> dict[str, int]:
     for jti, expires_at in revoked.items():
         pipe.set(_revoked_key(jti), "1", ex=max(1, int(expires_at - now) + 1))
     if forget:
-        pipe.delete(*(_version_key(uid) for uid in forget))
+        pipe.delete(*(_session_key(sid) for sid in forget))
     pipe.execute()
-    if forget_all:  # too many to remember one by one: drop every remembered version (a cache)
-        for batch in _batched(client.scan_iter(match=_version_key("*"), count=1000), 1000):
+    if forget_all:  # too many to remember one by one: drop every remembered session (a cache)
+        for batch in _batched(client.scan_iter(match=_session_key("*"), count=1000), 1000):
             client.delete(*batch)
     with _lock:
         state["forget"].difference_update(forget)
         if forget_all:
             state["forget_all"] = False
-    return {"revocations": len(revoked), "versions_forgotten": len(forget), "forgot_all": int(forget_all)}
+    return {"revocations": len(revoked), "sessions_forgotten": len(forget), "forgot_all": int(forget_all)}
 
 
 def _batched(items, size: int):
@@ -169,34 +169,14 @@ def _batched(items, size: int):
 
 
 def _redis_state() -> dict:
-    # Per app: whether Redis is failing, when to try it again, version deletes it still owes.
+    # Per app: whether Redis is failing, when to try it again, session deletes it still owes.
     return current_app.extensions.setdefault(
         "tickerdesk_blocklist_redis", {"down": False, "retry_at": 0.0, "forget": set(), "forget_all": False})
 
 
-def _db_version(user_id: int) -> int:
-    version = db.session.execute(db.select(User.token_version).where(User.id == user_id)).scalar()
-    return GONE if version is None else int(version)
-
-
-def _local_version(user_id: int) -> int:
-    now = time.monotonic()
-    versions = _versions()
-    found = versions.get(user_id)
-    if found is not None and found[1] > now:
-        return found[0]
-    version = _db_version(user_id)
-    with _lock:
-        versions[user_id] = (version, now + LOCAL_VERSION_TTL_S)
-        if len(versions) > 10_000:
-            for uid in [u for u, (_, until) in versions.items() if until <= now]:
-                del versions[uid]
-    return version
-
-
-def _versions() -> dict[int, tuple[int, float]]:
-    # user id -> (token version, monotonic expiry), per app, only without Redis.
-    return current_app.extensions.setdefault("tickerdesk_user_versions", {})
+def _db_owner(sid: str) -> int:
+    owner = sessions.user_of(sid)
+    return GONE if owner is None else owner
 
 
 def _local() -> dict[str, float]:

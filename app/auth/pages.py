@@ -1,11 +1,13 @@
 """Account pages: register, log in, log out, account (password, settings, export, erase)."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.auth import services
-from app.auth.api import login_account_key, login_ip_key
+from app.auth import services, sessions
+from app.auth.api import login_failed, login_ip_key, throttle_login
 from app.auth.forms import ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm, SettingsForm
 from app.extensions import db, limiter
 
@@ -25,18 +27,15 @@ def register():
         except services.AccountError as exc:
             getattr(form, exc.field or "email").errors.append(exc.message)
         else:
-            login_user(user)
             services.audit("login_succeeded", user.id, via="register")
-            db.session.commit()
+            _start_page_session(user, remember=False)
             flash("Welcome to Tickerdesk! Your account is ready.", "success")
             return redirect(url_for("dashboard.index"))
     return render_template("auth/register.html", form=form), (400 if form.errors else 200)
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], key_func=login_ip_key, methods=["POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"], key_func=login_account_key,
-               methods=["POST"])
+@throttle_login
 def login():
     """Show and handle the log-in form."""
     if current_user.is_authenticated:
@@ -44,20 +43,42 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data)
-        db.session.commit()
         if user is not None:
-            login_user(user, remember=form.remember.data)
+            _start_page_session(user, remember=bool(form.remember.data))
             return redirect(_safe_next(request.args.get("next")))
+        db.session.commit()  # keep the audit row
+        login_failed()
         form.password.errors.append("Invalid email or password.")
     return render_template("auth/login.html", form=form), (400 if form.errors else 200)
 
 
 @bp.post("/logout")
 def logout():
-    """End the session (POST with the CSRF token, so other sites cannot log you out)."""
+    """End this log-in session: its cookies and live sockets (POST with the CSRF token)."""
+    if current_user.is_authenticated:
+        sessions.end(current_user.login_session_id)
+        db.session.commit()
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.post("/logout-all")
+@login_required
+def logout_all():
+    """End every log-in session of the account, this one included (POST with the CSRF token)."""
+    ended = services.log_out_everywhere(current_user.id)
+    db.session.commit()
+    logout_user()
+    flash(f"You are logged out everywhere ({ended} session{'s' if ended != 1 else ''} ended).", "info")
+    return redirect(url_for("auth.login"))
+
+
+def _start_page_session(user, remember: bool) -> None:
+    """Open a log-in session for the pages and put its id in the session (and remember-me) cookie."""
+    sessions.start(user, sessions.PAGE, sessions.page_lifetime(remember))
+    db.session.commit()
+    login_user(user, remember=remember)
 
 
 @bp.route("/account", methods=["GET", "POST"])
@@ -75,10 +96,11 @@ def account():
             services.change_password(current_user, password_form.current_password.data,
                                      password_form.new_password.data)
         except services.AccountError as exc:
-            password_form.current_password.errors.append(exc.message)
+            target = password_form.new_password if exc.field == "password" else password_form.current_password
+            target.errors.append(exc.message)
         else:
-            db.session.commit()
-            login_user(current_user)  # the session id carries the new token version
+            remember = bool(request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")))
+            _start_page_session(current_user._get_current_object(), remember)  # commits the change too
             flash("Your password was changed. Other sessions and tokens are logged out.", "success")
             return redirect(url_for("auth.account"))
     elif action == "settings" and settings_form.validate_on_submit():
@@ -88,8 +110,7 @@ def account():
     elif action == "delete" and delete_form.validate_on_submit():
         if delete_form.confirm_text.data.strip() != "DELETE":
             delete_form.confirm_text.errors.append('Type DELETE in capitals to confirm.')
-        elif services.authenticate(current_user.email, delete_form.password.data) is None:
-            db.session.commit()
+        elif not services.verify_password(current_user, delete_form.password.data):
             delete_form.password.errors.append("The password is not correct.")
         else:
             services.delete_account(current_user)
@@ -111,8 +132,13 @@ def export():
     return response
 
 
+# A same-site path: one "/" then printable URL characters only (no "//", "/\\", control
+# characters or spaces, which browsers drop or reinterpret: "/\t/evil.example" is "//evil.example").
+_SAFE_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?#]*")
+
+
 def _safe_next(target: str | None) -> str:
     # Only same-site relative paths; never an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if target and len(target) <= 2048 and _SAFE_PATH.fullmatch(target):
         return target
     return url_for("dashboard.index")

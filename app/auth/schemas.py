@@ -99,6 +99,18 @@ class LogoutSchema(Schema):
     token_type = fields.String(metadata={"description": "access or refresh"})
 
 
+class LogoutAllSchema(Schema):
+    """What "log out everywhere" ended."""
+
+    sessions_ended = fields.Integer(metadata={"description": "log-in sessions ended (this one included)"})
+
+
+class DeleteAccountSchema(Schema):
+    """Erasing an account needs its password (and a fresh access token, from a log-in)."""
+
+    password = fields.String(required=True, validate=validate.Length(max=MAX_PASSWORD))
+
+
 class _ExportAccount(Schema):
     id = fields.Integer()
     email = fields.String()

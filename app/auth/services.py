@@ -10,7 +10,9 @@ from flask import current_app, g, has_request_context, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from app.auth import blocklist, schemas
+from zxcvbn import zxcvbn
+
+from app.auth import schemas, sessions
 from app.auth.schemas import MAX_PASSWORD, MIN_PASSWORD
 from app.extensions import db
 from app.models import Alert, AuditEvent, Transaction, User, Watchlist, WatchlistItem
@@ -34,18 +36,32 @@ def normalize_email(raw: str) -> str:
         raise AccountError(str(exc), "email") from None
 
 
-def check_password_rules(password: str) -> None:
-    """Raise AccountError unless the password has 10 to 1024 characters."""
+MIN_STRENGTH = 3  # zxcvbn's score, 0-4: 3 is "safely unguessable" (about 10^10 guesses)
+_STRENGTH_PREFIX = 100  # zxcvbn's time grows with length; a strong prefix makes a strong password
+
+
+def check_password_rules(password: str, email: str | None = None) -> None:
+    """Raise AccountError unless the password has 10 to 1024 characters and is hard to guess.
+
+    Strength is zxcvbn's estimate (its dictionaries of common passwords, names and words,
+    keyboard patterns, repeats and sequences), with the account's email as a known input.
+    """
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
         raise AccountError(f"The password must be at least {MIN_PASSWORD} characters long.", "password")
     if len(password) > MAX_PASSWORD:
         raise AccountError(f"The password must be at most {MAX_PASSWORD} characters long.", "password")
+    inputs = [email, email.partition("@")[0]] if email else []
+    result = zxcvbn(password[:_STRENGTH_PREFIX], user_inputs=inputs)
+    if result["score"] < MIN_STRENGTH:
+        feedback = result["feedback"]
+        hints = " ".join(filter(None, [feedback.get("warning"), *feedback.get("suggestions", [])]))
+        raise AccountError(f"This password is too easy to guess. {hints}".strip(), "password")
 
 
 def register_user(email: str, password: str) -> User:
     """Create an account with its default watchlist; AccountError(409) when the email is taken."""
     email = normalize_email(email)
-    check_password_rules(password)
+    check_password_rules(password, email)
     user = User(email=email, password_hash=_hasher().hash(password))
     db.session.add(user)
     try:
@@ -80,16 +96,33 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def change_password(user: User, current: str, new: str) -> None:
-    """Set a new password after checking the current one; ends every other session and token."""
+def verify_password(user: User, password: str) -> bool:
+    """Return whether `password` is the user's (no audit row: for re-confirming a signed-in user)."""
     try:
-        _hasher().verify(user.password_hash, current or "")
+        return _hasher().verify(user.password_hash, password if isinstance(password, str) else "")
     except (VerificationError, InvalidHashError):
-        raise AccountError("The current password is not correct.", "current_password") from None
-    check_password_rules(new)
+        return False
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Set a new password after checking the current one; ends every session of the user.
+
+    The caller opens a new session for the request that asked, if it should stay logged in.
+    """
+    if not verify_password(user, current):
+        raise AccountError("The current password is not correct.", "current_password")
+    check_password_rules(new, user.email)
     user.password_hash = _hasher().hash(new)
     user.token_version += 1
+    sessions.end_all(user.id)
     audit("password_changed", user.id)
+
+
+def log_out_everywhere(user_id: int) -> int:
+    """End every log-in session of the user (pages, remember-me cookies, tokens, sockets)."""
+    ended = sessions.end_all(user_id)
+    audit("logged_out_everywhere", user_id, sessions=ended)
+    return ended
 
 
 def set_base_currency(user: User, currency: str) -> None:
@@ -135,6 +168,7 @@ def export_user_data(user: User) -> dict[str, Any]:
 def delete_account(user: User) -> None:
     """Erase the account and every row that belongs to it."""
     user_id = user.id
+    sessions.end_all(user_id)  # noted, so that their sockets and cached states go after the commit
     watchlist_ids = select(Watchlist.id).where(Watchlist.user_id == user_id)
     db.session.execute(delete(WatchlistItem).where(WatchlistItem.watchlist_id.in_(watchlist_ids)))
     for model in (Watchlist, Transaction, Alert, AuditEvent):
@@ -143,7 +177,6 @@ def delete_account(user: User) -> None:
     # Keep that an erasure happened, but nothing that identifies who.
     db.session.add(AuditEvent(kind="account_deleted", user_id=None, details={}))
     db.session.commit()
-    blocklist.forget_user(user_id)
 
 
 def audit(kind: str, user_id: int | None, **details: Any) -> None:
@@ -168,3 +201,12 @@ def _dummy_hash() -> str:
     import secrets
 
     return _hasher().hash(secrets.token_urlsafe(16))
+
+
+def has_logged_in_from(email: str, ip: str | None) -> bool:
+    """Whether the account with this (normalised) email has logged in from address `ip` before."""
+    if not ip:
+        return False
+    return db.session.scalar(
+        select(AuditEvent.id).join(User, User.id == AuditEvent.user_id)
+        .where(User.email == email, AuditEvent.kind == "login_succeeded", AuditEvent.ip == ip).limit(1)) is not None

@@ -4,10 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g
-from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
 
-from app.auth import blocklist
+from app.auth import blocklist, sessions
 from app.extensions import db, jwt, login_manager
 from app.models import User
 from app.ops.errors import error_response
@@ -15,12 +13,9 @@ from app.ops.errors import error_response
 
 @login_manager.user_loader
 def load_session_user(session_id: str) -> User | None:
-    """Return the user of a session id "<id>:<token_version>", None when it is outdated."""
-    user_id, _, version = session_id.partition(":")
-    if not user_id.isdigit() or not version.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.token_version == int(version) else None
+    """Return the user of a page session (or remember-me cookie) while its log-in session lives."""
+    found = sessions.load(session_id)
+    return None if found is None else found[1]
 
 
 class TokenUser:
@@ -53,48 +48,29 @@ class TokenUser:
         setattr(self.row, name, value)
 
 
-@event.listens_for(db.session, "after_flush")
-def _note_token_version_changes(session: Session, _context: Any) -> None:
-    """Remember users whose token version changed or who were deleted, to forget after commit."""
-    changed = {obj.id for obj in session.dirty
-               if isinstance(obj, User) and inspect(obj).attrs.token_version.history.has_changes()}
-    changed.update(obj.id for obj in session.deleted if isinstance(obj, User))
-    if changed:
-        session.info.setdefault("tickerdesk_forget_users", set()).update(changed)
-
-
-@event.listens_for(db.session, "after_commit")
-def _forget_changed_versions(session: Session) -> None:
-    for user_id in session.info.pop("tickerdesk_forget_users", ()):
-        blocklist.forget_user(user_id)
-
-
-@event.listens_for(db.session, "after_rollback")
-def _drop_noted_versions(session: Session) -> None:
-    session.info.pop("tickerdesk_forget_users", None)
-
-
 @jwt.token_in_blocklist_loader
 def token_revoked(_header: dict[str, Any], claims: dict[str, Any]) -> bool:
-    """Return whether the token was revoked; note its user's current version for the lookup."""
-    identity = str(claims.get("sub", ""))
-    revoked, version = blocklist.token_state(claims["jti"], int(identity) if identity.isdigit() else None)
-    g.tickerdesk_token_user_version = version
+    """Return whether the token was revoked; note its session's owner for the user lookup."""
+    revoked, owner = blocklist.token_state(claims["jti"], _sid(claims))
+    g.tickerdesk_token_owner = owner
     return revoked
 
 
 @jwt.user_lookup_loader
 def load_token_user(_header: dict[str, Any], claims: dict[str, Any]) -> TokenUser | None:
-    """Return the token's user, None when it is gone or changed its password since."""
-    identity = str(claims.get("sub", ""))
-    if not identity.isdigit():
+    """Return the token's user while its log-in session lives and belongs to the token's subject."""
+    identity, sid = str(claims.get("sub", "")), _sid(claims)
+    if not identity.isdigit() or sid is None:
         return None
-    version = g.pop("tickerdesk_token_user_version", None)
-    if version is None:  # the revocation check was skipped
-        version = blocklist.token_state(claims["jti"], int(identity))[1]
-    if version == blocklist.GONE or claims.get("ver", 0) != version:
-        return None
-    return TokenUser(int(identity))
+    owner = g.pop("tickerdesk_token_owner", None)
+    if owner is None:  # the revocation check was skipped
+        owner = blocklist.token_state(claims["jti"], sid)[1]
+    return TokenUser(int(identity)) if owner == int(identity) else None
+
+
+def _sid(claims: dict[str, Any]) -> str | None:
+    sid = claims.get("sid")
+    return sid if isinstance(sid, str) and 20 <= len(sid) <= 64 else None
 
 
 @jwt.unauthorized_loader
@@ -125,8 +101,8 @@ def revoked_token(_header: dict[str, Any], _claims: dict[str, Any]):
 
 @jwt.user_lookup_error_loader
 def unknown_user(_header: dict[str, Any], _claims: dict[str, Any]):
-    """A token whose account is gone or whose password changed."""
-    return error_response(401, "The token's account no longer accepts it; log in again.", "invalid_token")
+    """A token whose log-in session ended (log-out, password change, account erased) or expired."""
+    return error_response(401, "The token's log-in session has ended; log in again.", "invalid_token")
 
 
 @jwt.needs_fresh_token_loader

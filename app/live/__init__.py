@@ -46,6 +46,18 @@ def live_state(app: Flask) -> LiveState:
     return state
 
 
+def disconnect_sessions(app: Flask, session_ids) -> int:
+    """Disconnect this process's sockets opened with any of these (ended) log-in sessions.
+
+    Called once their end is committed; other processes' live loops find theirs within
+    LIVE_SESSION_CHECK_S (`LiveLoop.check_sessions`). Returns how many were disconnected.
+    """
+    state = app.extensions.get(_EXT_KEY)
+    if state is None:
+        return 0
+    return state.loop.disconnect(set(session_ids))
+
+
 def init_app(app: Flask) -> None:
     """Add the `flask live` commands (the `/live` handlers are declared by app.extensions)."""
     from app.live.cli import live_cli
@@ -53,4 +65,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(live_cli)
 
 
-__all__ = ["NAMESPACE", "LiveState", "init_app", "live_state"]
+__all__ = ["NAMESPACE", "LiveState", "disconnect_sessions", "init_app", "live_state"]

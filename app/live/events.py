@@ -29,16 +29,22 @@ def on_connect(auth: Any = None) -> None:
     """Accept a page's session or an API client's JWT (`auth: {token}`); refuse anything else."""
     app = current_app._get_current_object()
     state = live_state(app)
-    user_id = _authenticate(auth)
-    if user_id is None:
+    found = _authenticate(auth)
+    if found is None:
         metrics.WS_CONNECTS.labels("unauthorized").inc()
         raise ConnectionRefusedError("Log in, or pass a valid access token as auth: {token: ...}.",
                                      {"code": "unauthorized"})
+    user_id, session_id = found
     if len(state.registry) >= int(app.config["LIVE_MAX_CONNECTIONS"]):
         metrics.WS_CONNECTS.labels("too_many_connections").inc()
         raise ConnectionRefusedError("This server is at its limit of live connections; try again in a moment.",
                                      {"code": "too_many_connections"})
-    state.registry.add(request.sid, user_id)
+    per_user = int(app.config["LIVE_MAX_PER_USER"])
+    if state.registry.count_user(user_id) >= per_user:
+        metrics.WS_CONNECTS.labels("too_many_for_user").inc()
+        raise ConnectionRefusedError(f"At most {per_user} live connections per account; close another tab first.",
+                                     {"code": "too_many_connections"})
+    state.registry.add(request.sid, user_id, session_id)
     metrics.WS_CONNECTS.labels("accepted").inc()
     metrics.WS_CONNECTIONS.inc()
     join_room(user_room(user_id))
@@ -88,22 +94,23 @@ def on_unsubscribe(data: Any = None) -> dict[str, Any]:
     return {"subscribed": sorted(conn.symbols), "errors": {}}
 
 
-def _authenticate(auth: Any) -> int | None:
+def _authenticate(auth: Any) -> tuple[int, str] | None:
+    """Return (user id, log-in session id) of a live session's access token or page session."""
     token = auth.get("token") if isinstance(auth, dict) else None
     if isinstance(token, str) and token:
         try:
             claims = decode_token(token.removeprefix("Bearer ").strip())
         except (JWTExtendedException, PyJWTError):
             return None
-        identity = str(claims.get("sub", ""))
-        if claims.get("type") != "access" or not identity.isdigit():
+        identity, sid = str(claims.get("sub", "")), claims.get("sid")
+        if claims.get("type") != "access" or not identity.isdigit() or not isinstance(sid, str):
             return None
-        revoked, version = blocklist.token_state(claims["jti"], int(identity))
-        if revoked or version != claims.get("ver", 0):
+        revoked, owner = blocklist.token_state(claims["jti"], sid)
+        if revoked or owner != int(identity):
             return None
-        return int(identity)
-    if current_user.is_authenticated:
-        return int(current_user.id)
+        return int(identity), sid
+    if current_user.is_authenticated and current_user.login_session_id:
+        return int(current_user.id), current_user.login_session_id
     return None
 
 

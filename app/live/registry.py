@@ -23,6 +23,7 @@ class Connection:
     """One Socket.IO connection: its user and the symbols it subscribed to."""
 
     user_id: int
+    session_id: str  # the log-in session it was opened with: it ends with it
     symbols: set[str] = field(default_factory=set)
 
 
@@ -43,11 +44,24 @@ class Registry:
     def __len__(self) -> int:
         return len(self._conns)
 
-    def add(self, sid: str, user_id: int) -> None:
+    def add(self, sid: str, user_id: int, session_id: str) -> None:
         """Register a new connection."""
         with self._lock:
-            self._conns[sid] = Connection(user_id)
+            self._conns[sid] = Connection(user_id, session_id)
             self.dirty = True
+
+    def count_user(self, user_id: int) -> int:
+        """How many connections of this process belong to `user_id`."""
+        with self._lock:
+            return sum(1 for c in self._conns.values() if c.user_id == user_id)
+
+    def by_session(self) -> dict[str, list[str]]:
+        """Log-in session id -> the socket ids of this process opened with it."""
+        with self._lock:
+            found: dict[str, list[str]] = {}
+            for sid, conn in self._conns.items():
+                found.setdefault(conn.session_id, []).append(sid)
+            return found
 
     def remove(self, sid: str) -> Connection | None:
         """Forget a connection (on disconnect); return it."""

@@ -131,12 +131,23 @@ class Streamer:
             # An emit only queues the packet for each connection's writer; yield so they send it now,
             # not after the alert and portfolio queries below (which would hold up every quote).
             socketio.sleep(0)
-        for fired in alert_services.evaluate({s: q["price"] for s, q in changed.items()}):
+        try:
+            fired_alerts = alert_services.evaluate({s: q["price"] for s, q in changed.items()})
+        except Exception:  # noqa: BLE001 - alerts failing must not stop the portfolios below
+            log.exception("live_alerts_failed")
+            db.session.rollback()
+            fired_alerts = []
+        for fired in fired_alerts:
             socketio.emit("alert", fired, to=user_room(fired["user_id"]), namespace=NAMESPACE)
             metrics.STREAMER_EMITS.labels("alert").inc()
         for user_id, symbols in held.items():
             if symbols & changed.keys():
-                payload = portfolio_summary(user_id)
+                try:
+                    payload = portfolio_summary(user_id)
+                except Exception:  # noqa: BLE001 - one user's data must never stop another's stream
+                    log.exception("live_portfolio_failed", user_id=user_id)
+                    db.session.rollback()
+                    continue
                 if payload is not None:
                     socketio.emit("portfolio", payload, to=user_room(user_id), namespace=NAMESPACE)
                     metrics.STREAMER_EMITS.labels("portfolio").inc()
@@ -286,13 +297,44 @@ class LiveLoop:
         # Sleep no longer than a third of the lock's TTL, so the lock is renewed in time.
         return max(0.05, min(interval - (time.monotonic() - started), heartbeat))
 
+    def check_sessions(self) -> int:
+        """Disconnect this process's sockets whose log-in session has ended (in any process)."""
+        by_session = self.registry.by_session()
+        if not by_session:
+            return 0
+        from app.auth import sessions  # noqa: PLC0415 - import cycle
+
+        try:
+            with self.app.app_context():
+                ended = set(by_session) - sessions.alive(by_session)
+        except Exception:  # noqa: BLE001 - the database may be away; check again next time
+            log.warning("live_session_check_failed", exc_info=True)
+            return 0
+        return self.disconnect(ended, by_session)
+
+    def disconnect(self, session_ids: set[str], by_session: dict[str, list[str]] | None = None) -> int:
+        """Disconnect this process's sockets of these log-in sessions; return how many."""
+        if not session_ids:
+            return 0
+        by_session = self.registry.by_session() if by_session is None else by_session
+        socket_ids = [sid for session_id in session_ids for sid in by_session.get(session_id, ())]
+        for sid in socket_ids:  # its disconnect handler (events.on_disconnect) forgets it
+            socketio.server.disconnect(sid, namespace=NAMESPACE, ignore_queue=True)
+        if socket_ids:
+            log.info("live_sessions_ended", sockets=len(socket_ids))
+        return len(socket_ids)
+
     def run(self) -> None:
         """Loop until `stop` (socketio.sleep yields to gevent, or sleeps a thread)."""
         log.info("live_loop_started", process=self.registry.proc_id, stream=self.stream)
-        next_tick = 0.0
+        next_tick = next_check = 0.0
+        check_every = float(self.app.config["LIVE_SESSION_CHECK_S"])
         while not self.stopped.is_set():
             if self.registry.dirty:  # a (un)subscription: let the streamer see it soon
                 self.registry.publish()
+            if time.monotonic() >= next_check:
+                self.check_sessions()
+                next_check = time.monotonic() + check_every
             if time.monotonic() >= next_tick:
                 wait = self.round()  # what is left of the interval once the round is done
                 next_tick = time.monotonic() + wait

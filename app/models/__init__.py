@@ -2,9 +2,9 @@
 from app.models.portfolio import ALERT_KINDS, TRANSACTION_KINDS, Alert, Transaction, Watchlist, WatchlistItem
 from app.models.stock import IndexMembership, PriceBar, Stock
 from app.models.types import Money, UTCDateTime, utcnow
-from app.models.user import AuditEvent, User
+from app.models.user import AuditEvent, LoginSession, User
 
 __all__ = [
-    "ALERT_KINDS", "TRANSACTION_KINDS", "Alert", "AuditEvent", "IndexMembership", "Money", "PriceBar",
+    "ALERT_KINDS", "TRANSACTION_KINDS", "Alert", "AuditEvent", "IndexMembership", "LoginSession", "Money", "PriceBar",
     "Stock", "Transaction", "UTCDateTime", "User", "Watchlist", "WatchlistItem", "utcnow",
 ]

@@ -16,6 +16,8 @@ class User(UserMixin, db.Model):
     """A person with an account; email is stored normalised (lower-case)."""
 
     __tablename__ = "users"
+    # SQLite would hand a deleted maximum id to the next account; AUTOINCREMENT never reuses one.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
@@ -24,14 +26,17 @@ class User(UserMixin, db.Model):
     base_currency: Mapped[str | None] = mapped_column(String(3), default=None)
     benchmark: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # Bumped on password change: invalidates every session and JWT issued before it.
+    # Counts password changes (sessions end through login_sessions, app.auth.sessions).
     token_version: Mapped[int] = mapped_column(default=0)
     # Bumped (under the row lock) by every write to the user's transactions: keys derived caches.
     ledger_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
-    def get_id(self) -> str:
-        """Return the session id: user id and token version, so a password change logs others out."""
-        return f"{self.id}:{self.token_version}"
+    # The log-in session a request came with (set by the session loader), not a column.
+    login_session_id = None  # type: str | None
+
+    def get_id(self) -> str | None:
+        """Return what Flask-Login stores in the session and remember-me cookies: the log-in's id."""
+        return self.login_session_id
 
 
 class AuditEvent(db.Model):
@@ -47,3 +52,19 @@ class AuditEvent(db.Model):
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LoginSession(db.Model):
+    """One log-in: a page session (and its remember-me cookie) or an API token pair.
+
+    Its random id is what a session cookie, a remember-me cookie, a JWT (`sid` claim) and a
+    live socket carry; deleting the row ends all of them, wherever they are presented.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "page" or "api"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

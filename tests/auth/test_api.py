@@ -103,7 +103,10 @@ def test_login_refresh_me_logout(client) -> None:
     assert client.get("/api/v1/me", headers=new_headers).status_code == 200
     assert client.post("/api/v1/auth/logout", headers=new_headers).status_code == 200
     assert client.get("/api/v1/me", headers=new_headers).get_json()["error"]["code"] == "token_revoked"
-    assert client.get("/api/v1/me", headers=user["headers"]).status_code == 200  # the other token still works
+    # Log-out ends the whole log-in session: its first access token and its refresh token too.
+    assert client.get("/api/v1/me", headers=user["headers"]).status_code == 401
+    refresh_headers = {"Authorization": f"Bearer {user['refresh_token']}"}
+    assert client.post("/api/v1/auth/refresh", headers=refresh_headers).status_code == 401
 
 
 def test_logout_of_a_refresh_token_revokes_it(client) -> None:
@@ -138,7 +141,7 @@ def test_bad_tokens_are_401(app, client, case) -> None:
             token = create_access_token(identity=str(user["id"]), expires_delta=timedelta(seconds=-5))
         headers = {"Authorization": f"Bearer {token}"}
     elif case == "deleted_user":
-        assert client.delete("/api/v1/me", headers=user["headers"]).status_code == 204
+        assert client.delete("/api/v1/me", headers=user["headers"], json={"password": PASSWORD}).status_code == 204
         fresh = client.post("/api/v1/auth/login", json={"email": user["email"], "password": PASSWORD})
         assert fresh.status_code == 401
         headers = {"Authorization": f"Bearer {user['refresh_token']}"}
@@ -198,7 +201,7 @@ def test_delete_me_leaves_no_row_behind(app, client) -> None:
                                    price=Decimal(1), currency="USD", day=date(2024, 3, 1)))
         db.session.add(Alert(user_id=user["id"], symbol="AAPL", kind="below", threshold=Decimal(1)))
         db.session.commit()
-    assert client.delete("/api/v1/me", headers=user["headers"]).status_code == 204
+    assert client.delete("/api/v1/me", headers=user["headers"], json={"password": PASSWORD}).status_code == 204
     assert_no_rows_of(app, user["id"])
     assert client.get("/api/v1/me", headers=other["headers"]).status_code == 200
 
