@@ -60,3 +60,26 @@ def test_invalidation_reaches_redis(make_app) -> None:
     assert "@" not in stats["l2"]["url"] or ":***@" in stats["l2"]["url"], "no password in the stats"
     result = client.post("/api/v1/admin/cache/invalidate", json={"pattern": "quote:S*"}, headers=headers).get_json()
     assert result["l2"] >= 2 and result["deferred"] is False
+
+
+def test_cache_invalidation_is_audited_with_who_what_and_the_request(app, client) -> None:
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import AuditEvent, User
+
+    headers = _admin(app, client)
+    user = register_api(client)
+    assert client.post("/api/v1/admin/cache/invalidate", json={"pattern": "*"},
+                       headers=user["headers"]).status_code == 403
+    response = client.post("/api/v1/admin/cache/invalidate", json={"pattern": "quote:SAP*"}, headers=headers,
+                           environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert response.status_code == 200
+    with app.app_context():
+        events = list(db.session.scalars(select(AuditEvent).where(AuditEvent.kind == "cache_invalidated")))
+        assert len(events) == 1, "one event, and none for the refused non-admin"
+        event = events[0]
+        admin = db.session.get(User, event.user_id)
+        assert admin is not None and admin.is_admin
+        assert event.details == {"pattern": "quote:SAP*"}
+        assert event.ip == "10.1.2.3" and event.request_id == response.headers["X-Request-ID"]

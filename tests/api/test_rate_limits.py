@@ -71,3 +71,23 @@ def test_limits_come_from_the_environment(tmp_path) -> None:
                       instance_dir=tmp_path)
     assert (cfg["RATELIMIT_DEFAULT"], cfg["RATELIMIT_BATCH"], cfg["RATELIMIT_LOGIN"], cfg["RATELIMIT_REGISTER"]) == \
         ("7 per second", "3 per hour", "9 per minute", "1 per day")
+
+
+def test_a_token_signed_with_another_key_is_keyed_by_address_not_by_its_sub(make_app) -> None:
+    import jwt
+
+    app = make_app(RATELIMIT_DEFAULT="3 per minute")
+    client = app.test_client()
+    user = register_api(client)
+    claims = jwt.decode(user["access_token"], options={"verify_signature": False})
+    forged = jwt.encode(claims, "another-key-" + "y" * 40, algorithm="HS256")
+    assert forged.count(".") == 2 and forged != user["access_token"], "well-formed, same sub, wrong signature"
+    forged_headers = {"Authorization": f"Bearer {forged}"}
+    attacker, owner = {"REMOTE_ADDR": "10.0.0.66"}, {"REMOTE_ADDR": "10.0.0.7"}
+    statuses = [client.get("/api/v1/me", headers=forged_headers, environ_base=attacker).status_code
+                for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    # The forged requests spent the attacker's address budget, not the user's.
+    _limited(client.get("/api/v1/me", headers=forged_headers, environ_base=attacker))
+    mine = client.get("/api/v1/me", headers=user["headers"], environ_base=owner)
+    assert mine.status_code == 200 and mine.headers["X-RateLimit-Remaining"] == "2"
