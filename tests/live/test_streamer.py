@@ -80,3 +80,55 @@ def test_rounds_start_one_interval_apart_however_long_a_round_takes(make_app, mo
     assert not runner.is_alive() and len(starts) == 6
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     assert all(0.23 <= gap <= 0.40 for gap in gaps), gaps
+
+
+def test_one_users_failing_portfolio_does_not_stop_anyone_elses(make_app, monkeypatch) -> None:
+    """A user whose portfolio cannot be valued (here: the valuation raises for them) gets nothing
+    this tick; every other connected user still gets their `portfolio` event, and quotes go out."""
+    from app.portfolio import services as portfolio_services
+
+    app = make_app(LIVE_LOOP=False, DEMO_TICK_S=3600.0)
+    web = app.test_client()
+    broken, fine = register_api(web), register_api(web)
+    day = "2026-11-02"
+    for user in (broken, fine):
+        bought = web.post("/api/v1/portfolio/transactions", headers=user["headers"], json={
+            "symbol": "SAP.DE", "kind": "buy", "quantity": "2", "price": "100", "date": day})
+        assert bought.status_code == 201, bought.get_json()
+    clients = {name: socketio.test_client(app, namespace="/live", auth={"token": user["access_token"]})
+               for name, user in (("broken", broken), ("fine", fine))}
+    real = portfolio_services.portfolio
+
+    def valuation(user, *args, **kwargs):
+        if user.id == broken["id"]:
+            raise OverflowError("date value out of range")  # what a 0001-01-01 transaction used to raise
+        return real(user, *args, **kwargs)
+
+    monkeypatch.setattr(portfolio_services, "portfolio", valuation)
+    live_state(app).loop.streamer.tick()
+    received = {name: [m["name"] for m in c.get_received("/live")] for name, c in clients.items()}
+    assert "portfolio" in received["fine"], received
+    assert "portfolio" not in received["broken"], received
+
+
+def test_the_session_check_disconnects_sockets_whose_session_ended_elsewhere(make_app) -> None:
+    """Another process ended the session (here: its row is deleted directly, as that process would):
+    this process's loop finds the socket on its next check and disconnects it."""
+    from sqlalchemy import delete
+
+    from app.extensions import db
+    from app.models import LoginSession
+
+    app = make_app(LIVE_LOOP=False)
+    user, other = register_api(app.test_client()), register_api(app.test_client())
+    ending = socketio.test_client(app, namespace="/live", auth={"token": user["access_token"]})
+    staying = socketio.test_client(app, namespace="/live", auth={"token": other["access_token"]})
+    loop = live_state(app).loop
+    assert loop.check_sessions() == 0
+    with app.app_context():
+        db.session.execute(delete(LoginSession).where(LoginSession.user_id == user["id"]))
+        db.session.commit()  # bypasses app.auth.sessions: nothing in this process was told
+    assert ending.is_connected("/live")
+    assert loop.check_sessions() == 1
+    assert not ending.is_connected("/live") and staying.is_connected("/live")
+    assert len(live_state(app).registry) == 1
