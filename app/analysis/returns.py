@@ -6,10 +6,29 @@ Decimal (they are money); rates are floats.
 Conventions used throughout:
 - A series is a list of DayValue, oldest first. `value` is the market value at the end of
   the day; `flow` is the net external cash put into the portfolio that day (positive in,
-  negative out), in the base currency.
-- Flows happen at the end of the day: the day's return is (V_i - F_i) / V_{i-1} - 1.
+  negative out), in the base currency; `inflow` and `outflow` are its two sides (buys and
+  fees paid in; sale proceeds and dividends paid out), each >= 0, flow = inflow - outflow.
+- Money comes in at the start of the day and goes out at its end, as in Portfolio
+  Performance's true time-weighted rate of return (and Modified Dietz with weight 1 for
+  inflows). Day i's return is
+
+      r_i = (V_i + Out_i) / (V_{i-1} + In_i) - 1
+
+  so a buy earns (or loses) the move from its price to that day's close, its commission
+  included, and a sale earns the move from the previous close to its price. V, Out >= 0 for
+  a long-only portfolio, so r_i >= -100 % on every day, and so is every product of them (the
+  TWR of any period, any month, and the index). A day with V_{i-1} + In_i = 0 earns nothing.
+- A dividend or fee booked on a day without trades while nothing is held, from the start
+  to the end of the day (after a full exit), is income or cost of the last holding: it is
+  linked as if booked on the last day that earned a return, i.e. it joins that day's
+  numerator N = V_k + Out_k or denominator B = V_{k-1} + In_k, and the day contributes the
+  change of that ratio, ((N + Out_i) / (B + In_i)) / (N / B) (N and B are running totals
+  when several such bookings follow). Without an earlier holding there is nothing to link
+  it to, and the day is skipped.
 - The first point of a series handed to twr() is its anchor (the starting value): its own
-  flow is already inside its value and earns no return.
+  flow is already inside its value and earns no return. Periods, months and the index are
+  measured from the same anchors (see _window), with the same day returns, so the index
+  ends at 100 x (1 + TWR) and the months of a span chain to the span's TWR.
 """
 from __future__ import annotations
 
@@ -18,7 +37,7 @@ import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from itertools import dropwhile
@@ -38,11 +57,24 @@ PeriodResult = dict[str, float | bool | None]  # {"twr": float | None, "mwr": fl
 
 @dataclass(frozen=True)
 class DayValue:
-    """The portfolio at the end of one day: market value and net external flow, both in base currency."""
+    """The portfolio at the end of one day: market value and external flows, all in base currency.
+
+    `inflow`/`outflow` default to the positive/negative part of `flow`; `traded` says whether
+    shares were bought or sold that day (a day without trades can hold only cash bookings).
+    """
 
     day: date
     value: Decimal
     flow: Decimal
+    inflow: Decimal | None = field(default=None, compare=False)
+    outflow: Decimal | None = field(default=None, compare=False)
+    traded: bool = field(default=True, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.inflow is None:
+            object.__setattr__(self, "inflow", max(self.flow, ZERO))
+        if self.outflow is None:
+            object.__setattr__(self, "outflow", max(-self.flow, ZERO))
 
 
 def daily_value_series(txns: Iterable[Txn], closes: dict[str, dict[date, Decimal]],
@@ -72,7 +104,8 @@ def daily_value_series(txns: Iterable[Txn], closes: dict[str, dict[date, Decimal
     out: list[DayValue] = []
     i = 0
     for day in days:
-        flow = ZERO
+        inflow = outflow = ZERO
+        traded = False
         while i < len(ordered) and ordered[i].day <= day:
             txn = ordered[i]
             i += 1
@@ -82,35 +115,55 @@ def daily_value_series(txns: Iterable[Txn], closes: dict[str, dict[date, Decimal
                 prices.observe(txn.symbol, txn.day, txn.price)
             rates.observe(txn.currency, txn.day, txn.fx)
             if txn.day >= start:
-                flow += _flow(txn)
+                flow = _flow(txn)
+                inflow += max(flow, ZERO)
+                outflow += max(-flow, ZERO)
+                traded = traded or txn.kind in ("buy", "sell")
         value = ZERO
         for symbol, quantity in held.items():
             if quantity:
                 currency = currency_of[symbol]
                 rate = ONE if currency == base else rates.on(currency, day)
                 value += quantity * prices.on(symbol, day) * rate
-        out.append(DayValue(day, value, flow))
+        out.append(DayValue(day, value, inflow - outflow, inflow, outflow, traded))
     return out
 
 
 def twr(series: Sequence[DayValue]) -> float | None:
-    """Time-weighted return of a series (first point = anchor), linking daily returns with end-of-day flows.
+    """Time-weighted return of a series (first point = anchor), linking the day returns of the module's convention.
 
-    Each later day i contributes r_i = (V_i - F_i) / V_{i-1} - 1; several flows on one day are
-    simply their sum. When V_{i-1} is 0 (nothing invested yet, or after a full exit) that
-    formula is undefined, so: if money comes in that day and something is held at its end,
-    the day's flow is the opening capital and r_i = V_i / F_i - 1 (this links a re-buy after a
-    full exit and counts the gain from the buy price to the close); otherwise the day is
-    skipped. None when no day could be linked.
+    Each later day i contributes r_i = (V_i + Out_i) / (V_{i-1} + In_i) - 1 (several flows on
+    one day are summed per side); a day with nothing invested at its start and nothing coming
+    in earns nothing and is skipped, unless it is a cash booking after a full exit (linked to
+    the last holding, see the module docstring). None when no day could be linked.
     """
-    growth = 1.0
-    linked = False
-    for prev, cur in zip(series, series[1:]):
-        r = _day_return(prev.value, cur.value, cur.flow)
-        if r is not None:
-            growth *= 1.0 + r
-            linked = True
-    return growth - 1.0 if linked else None
+    if not series:
+        return None
+    return _linked(_factors(series)[1:])
+
+
+def twr_index(series: Sequence[DayValue], start: date | None, end: date,
+              base: float = 100.0) -> list[tuple[date, float]]:
+    """Growth of `base` over the period after `start` (None = from the first flow) up to `end`, flows taken out.
+
+    The index is `base` at the period's anchor (the value just before its first day; for a
+    portfolio started inside the period, the nothing before its first flow) and moves by every
+    day's return, so it ends at base x (1 + the period's TWR). The anchor is a point of its own
+    when it is an earlier day; the first day's return (commission, buy price to close) is
+    already in the first point.
+    """
+    window = _window(series, start, end)
+    if window is None:
+        return []
+    anchor, first, last = window
+    factors = _factors(series)
+    out = [(anchor.day, base)] if anchor.day < series[first].day else []
+    level = base
+    for i in range(first, last + 1):
+        if factors[i] is not None:
+            level *= factors[i]
+        out.append((series[i].day, level))
+    return out
 
 
 def xirr(cashflows: list[tuple[date, float]]) -> float | None:
@@ -161,16 +214,18 @@ def period_returns(series: Sequence[DayValue], today: date,
     equals the plain return.
     """
     out: dict[str, PeriodResult] = {}
+    factors = _factors(series)
     for name in periods:
-        start = _period_start(name, today)
+        start = period_start(name, today)
         window = _window(series, start, today)
         if window is None:
             out[name] = {"twr": None, "mwr": None, "annualised": False}
             continue
-        anchor, points = window
+        anchor, first, last = window
+        points = list(series[first:last + 1])
         span = (points[-1].day - anchor.day).days
         annualised = name not in NEVER_ANNUALISED and anchor.day < _months_back(points[-1].day, 12)
-        time_weighted = twr([anchor, *points])
+        time_weighted = _linked(factors[first:last + 1])
         if time_weighted is not None and annualised:
             time_weighted = annualise(time_weighted, span)
         money_weighted = xirr(_cashflows(anchor, points))
@@ -185,15 +240,17 @@ def monthly_returns(series: Sequence[DayValue]) -> dict[int, dict[int, float | N
     """Year -> month (1..12) -> TWR within the month, anchored on the previous month's last point; None without data."""
     if not series:
         return {}
-    grid = {year: {month: None for month in range(1, 13)}
-            for year in range(series[0].day.year, series[-1].day.year + 1)}
+    grid: dict[int, dict[int, float | None]] = {
+        year: {month: None for month in range(1, 13)}
+        for year in range(series[0].day.year, series[-1].day.year + 1)}
+    factors = _factors(series)
     for year, month in sorted({(p.day.year, p.day.month) for p in series}):
-        first = date(year, month, 1)
-        last = date(year, month, calendar.monthrange(year, month)[1])
-        window = _window(series, first - timedelta(days=1), last)
+        first_day = date(year, month, 1)
+        last_day = date(year, month, calendar.monthrange(year, month)[1])
+        window = _window(series, first_day - timedelta(days=1), last_day)
         if window is not None:
-            anchor, points = window
-            grid[year][month] = twr([anchor, *points])
+            _anchor, first, last = window
+            grid[year][month] = _linked(factors[first:last + 1])
     return grid
 
 
@@ -275,35 +332,64 @@ def _flow(txn: Txn) -> Decimal:
     return local * txn.fx
 
 
-def _day_return(prev_value: Decimal, value: Decimal, flow: Decimal) -> float | None:
-    if prev_value > 0:
-        return float((value - flow) / prev_value) - 1.0
-    if flow > 0 and value > 0:
-        return float(value / flow) - 1.0
-    return None
+def _factors(series: Sequence[DayValue]) -> list[float | None]:
+    """Each point's growth factor 1 + r_i over the point before it (the first over nothing); None = not linked.
 
-
-def _window(series: Sequence[DayValue], start: date | None, end: date) -> tuple[DayValue, list[DayValue]] | None:
-    """Return (anchor, points after it up to `end`) for a period starting after `start` (None = from the beginning).
-
-    When nothing was invested at the anchor, idle leading days are dropped and the anchor becomes
-    a zero point on the first active day, so spans (and annualisation) count from real activity.
-    A series that starts already holding something, with no anchor before it, uses its first
-    point as the anchor.
+    See the module docstring: money in at the start of the day, out at its end; a cash booking
+    after a full exit joins the last linked day's ratio and contributes the change of that ratio.
     """
-    points = [p for p in series if p.day <= end]
-    before = [p for p in points if start is not None and p.day <= start]
-    inside = [p for p in points if start is None or p.day > start]
-    anchor = before[-1] if before else None
-    if anchor is None or anchor.value == 0:
-        inside = list(dropwhile(lambda p: p.value == 0 and p.flow == 0, inside))
-        if not inside:
-            return None
-        if anchor is None and inside[0].flow <= 0:
-            anchor, inside = inside[0], inside[1:]
+    out: list[float | None] = []
+    previous = ZERO
+    last: tuple[Decimal, Decimal] | None = None  # (numerator, denominator) of the last linked day
+    for point in series:
+        numerator = point.value + point.outflow
+        denominator = previous + point.inflow
+        after_exit = previous == 0 and point.value == 0 and not point.traded and (point.inflow or point.outflow)
+        if after_exit and last is not None and last[0] > 0:
+            grown = (last[0] + point.outflow, last[1] + point.inflow)
+            out.append(float(grown[0] / grown[1]) / float(last[0] / last[1]))
+            last = grown
+        elif after_exit or denominator <= 0:
+            out.append(None)
         else:
-            anchor = DayValue(inside[0].day, ZERO, ZERO)
-    return (anchor, inside) if inside else None
+            out.append(float(numerator / denominator))
+            last = (numerator, denominator)
+        previous = point.value
+    return out
+
+
+def _linked(factors: Sequence[float | None]) -> float | None:
+    growth, linked = 1.0, False
+    for factor in factors:
+        if factor is not None:
+            growth *= factor
+            linked = True
+    return growth - 1.0 if linked else None
+
+
+def _window(series: Sequence[DayValue], start: date | None, end: date) -> tuple[DayValue, int, int] | None:
+    """Return (anchor, first, last) for a period starting after `start` (None = from the beginning) up to `end`.
+
+    The period's points are series[first:last + 1]. The anchor is the last point on or before
+    `start`. When nothing was invested at the anchor, idle leading days are dropped and the
+    anchor becomes a zero point on the first active day, so spans (and annualisation) count
+    from real activity. A series that starts already holding something, with no anchor before
+    it, uses its first point as the anchor.
+    """
+    days = [p.day for p in series]
+    stop = bisect_right(days, end)  # the points up to `end` are series[:stop]
+    first = min(bisect_right(days, start), stop) if start is not None else 0
+    anchor = series[first - 1] if first else None
+    if anchor is None or anchor.value == 0:
+        while first < stop and not (series[first].value or series[first].inflow or series[first].outflow):
+            first += 1
+        if first >= stop:
+            return None
+        if anchor is None and series[first].flow <= 0 and series[first].value > 0:
+            anchor, first = series[first], first + 1
+        else:
+            anchor = DayValue(series[first].day, ZERO, ZERO)
+    return (anchor, first, stop - 1) if first < stop else None
 
 
 def _cashflows(anchor: DayValue, points: list[DayValue]) -> list[tuple[date, float]]:
@@ -314,7 +400,8 @@ def _cashflows(anchor: DayValue, points: list[DayValue]) -> list[tuple[date, flo
     return flows
 
 
-def _period_start(name: str, today: date) -> date | None:
+def period_start(name: str, today: date) -> date | None:
+    """Return the day a named period is measured after (its anchor is the last point on or before it); None = max."""
     if name == "max":
         return None
     if name == "ytd":

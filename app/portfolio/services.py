@@ -253,7 +253,9 @@ def _performance(rows: list[Transaction], base: str, benchmark: str, range_name:
             "returns": rm.period_returns(series, today),
             "monthly": {str(y): {str(m): v for m, v in months.items()} for y, months in
                         rm.monthly_returns(series).items()},
-            "twr_index": _twr_index(shown), "benchmark": bench}
+            "twr_index": [{"date": day.isoformat(), "value": round(level, 4)} for day, level in
+                          rm.twr_index(series, rm.period_start(range_name, today), today)],
+            "benchmark": bench}
 
 
 def allocation(user: User, data: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -442,19 +444,6 @@ def _standalone_fees(rows: list[Any], rates: dict[tuple[str, date], Decimal]) ->
 
 def _range_start(range_name: str, today: date, first: date) -> date:
     return max(range_start(range_name, today), first)
-
-
-def _twr_index(points: list[rm.DayValue]) -> list[dict[str, Any]]:
-    # The portfolio's growth of 100 with deposits and withdrawals taken out, for charting against the benchmark.
-    out, level, previous = [], 100.0, None
-    for point in points:
-        if previous is not None and previous.value > 0:
-            level *= float((point.value - point.flow) / previous.value)
-        elif previous is not None and point.flow > 0 and point.value > 0:
-            level *= float(point.value / point.flow)
-        out.append({"date": point.day.isoformat(), "value": round(level, 4)})
-        previous = point
-    return out
 
 
 def _benchmark(name: str, start: date, end: date) -> dict[str, Any]:

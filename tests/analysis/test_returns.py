@@ -4,14 +4,15 @@ Dates: 2024-01-01 is a Monday, so 1-5 January 2024 is one Mon-Fri week and 2023-
 """
 from __future__ import annotations
 
-from datetime import date
+import random
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
 
 from app.analysis.portfolio import Txn
 from app.analysis.returns import (DayValue, annualise, benchmark_returns, daily_value_series, monthly_returns,
-                                  normalise, period_returns, twr, xirr)
+                                  normalise, period_returns, twr, twr_index, xirr)
 
 
 def txn(id, kind, day, quantity, price, fee="0", symbol="AAPL", currency="USD", fx="1"):
@@ -35,21 +36,23 @@ def dv(day, value, flow="0"):
 # --- daily_value_series -------------------------------------------------------------------------------
 
 
-def test_two_buys_link_to_21_percent():
+def test_two_buys_link_with_the_second_invested_at_the_start_of_its_day():
+    # Money comes in at the start of the day: r_i = (V_i + Out_i) / (V_{i-1} + In_i) - 1.
     # Mon: buy 10 @ 100, close 100            -> V = 1000, F = 1000 (the anchor)
-    # Tue: close 110, buy 10 @ 110 (F = 1100)  -> V = 20 * 110 = 2200; r = (2200 - 1100) / 1000 - 1 = 10 %
+    # Tue: close 110, buy 10 @ 110 (In = 1100) -> V = 20 * 110 = 2200; r = 2200 / (1000 + 1100) - 1
+    #      (the new 1100 earned nothing from its price to the close; the old 1000 earned 10 %)
     # Wed: close 121                          -> V = 2420;             r = 2420 / 2200 - 1 = 10 %
-    # TWR = 1.1 * 1.1 - 1 = 21 %
+    # TWR = 2200 / 2100 * 1.1 - 1 = 2420 / 2100 - 1
     txns = [txn(1, "buy", "2024-01-01", "10", "100"), txn(2, "buy", "2024-01-02", "10", "110")]
     series = daily_value_series(txns, closes(jan1="100", jan2="110", jan3="121"), {}, d("2024-01-01"),
                                 d("2024-01-03"), "USD")
     assert series == [dv("2024-01-01", "1000", "1000"), dv("2024-01-02", "2200", "1100"), dv("2024-01-03", "2420")]
-    assert twr(series) == pytest.approx(0.21, abs=1e-12)
-    # Starting the series on the empty Friday before changes nothing: Monday's r = 1000 / 1000 - 1 = 0.
+    assert twr(series) == pytest.approx(2420 / 2100 - 1, abs=1e-12)
+    # Starting the series on the empty Friday before changes nothing: Monday's r = 1000 / (0 + 1000) - 1 = 0.
     earlier = daily_value_series(txns, closes(jan1="100", jan2="110", jan3="121"), {}, d("2023-12-29"),
                                  d("2024-01-03"), "USD")
     assert earlier[0] == dv("2023-12-29", "0")
-    assert twr(earlier) == pytest.approx(0.21, abs=1e-12)
+    assert twr(earlier) == pytest.approx(2420 / 2100 - 1, abs=1e-12)
 
 
 def test_full_exit_then_rebuy_links_without_dividing_by_zero():
@@ -70,32 +73,33 @@ def test_full_exit_then_rebuy_links_without_dividing_by_zero():
     assert twr(series) == pytest.approx(1.1 * 1.05 * 1.2 - 1, abs=1e-12)
 
 
-def test_two_flows_on_one_day_are_summed():
+def test_two_flows_on_one_day_are_summed_per_side():
     # Mon: buy 10 @ 100, close 100                       V = 1000 (anchor)
-    # Tue: close 110; buy 10 @ 110 (+1100), sell 4 @ 110 (-440): F = 660, 16 held -> V = 1760
-    #      r = (1760 - 660) / 1000 - 1 = 10 %
+    # Tue: close 110; buy 10 @ 110 (In = 1100), sell 4 @ 110 (Out = 440): F = 660, 16 held -> V = 1760
+    #      r = (1760 + 440) / (1000 + 1100) - 1 = 2200 / 2100 - 1
     # Wed: close 99                                       V = 1584 -> r = 1584 / 1760 - 1 = -10 %
-    # TWR = 1.1 * 0.9 - 1 = -1 %
+    # TWR = 2200 / 2100 * 0.9 - 1
     txns = [txn(1, "buy", "2024-01-01", "10", "100"), txn(2, "buy", "2024-01-02", "10", "110"),
             txn(3, "sell", "2024-01-02", "4", "110")]
     series = daily_value_series(txns, closes(jan1="100", jan2="110", jan3="99"), {}, d("2024-01-01"),
                                 d("2024-01-03"), "USD")
     assert series[1] == dv("2024-01-02", "1760", "660")
-    assert twr(series) == pytest.approx(-0.01, abs=1e-12)
+    assert (series[1].inflow, series[1].outflow) == (D("1100"), D("440"))
+    assert twr(series) == pytest.approx(2200 / 2100 * 0.9 - 1, abs=1e-12)
 
 
 def test_dividends_and_fees_are_flows():
     # Fri: nothing held.
-    # Mon: buy 10 @ 100 + 1 commission: F = 1001, close 100 -> V = 1000; r = 1000 / 1001 - 1
-    # Tue: dividend 20 paid out: F = -20, V = 1000          -> r = (1000 + 20) / 1000 - 1 = 2 %
-    # Wed: account fee 5 paid in: F = +5, V = 1000          -> r = (1000 - 5) / 1000 - 1 = -0.5 %
-    # TWR = 1000/1001 * 1.02 * 0.995 - 1 = 1014.9 / 1001 - 1
+    # Mon: buy 10 @ 100 + 1 commission: In = 1001, close 100 -> V = 1000; r = 1000 / (0 + 1001) - 1
+    # Tue: dividend 20 paid out: Out = 20, V = 1000          -> r = (1000 + 20) / 1000 - 1 = 2 %
+    # Wed: account fee 5 paid in: In = 5, V = 1000           -> r = 1000 / (1000 + 5) - 1
+    # TWR = 1000/1001 * 1.02 * 1000/1005 - 1
     txns = [txn(1, "buy", "2024-01-01", "10", "100", fee="1"), txn(2, "dividend", "2024-01-02", "1", "20"),
             txn(3, "fee", "2024-01-03", "1", "5")]
     series = daily_value_series(txns, closes(jan1="100", jan2="100", jan3="100"), {}, d("2023-12-29"),
                                 d("2024-01-03"), "USD")
     assert [p.flow for p in series] == [D("0"), D("1001"), D("-20"), D("5")]
-    assert twr(series) == pytest.approx(1014.9 / 1001 - 1, abs=1e-12)
+    assert twr(series) == pytest.approx(1000 / 1001 * 1.02 * 1000 / 1005 - 1, abs=1e-12)
 
 
 def test_multi_currency_values_use_the_latest_rate():
@@ -217,12 +221,14 @@ def test_period_returns_on_a_young_portfolio_are_since_inception_and_not_annuali
 
 def test_mwr_weights_money_while_twr_does_not():
     # 31 Jan: 1000 held. 15 Feb: +10 % -> 1100, then 1000 paid in: V = 2100, F = 1000.
-    # 29 Feb: -10 % -> 1890.  TWR = 1.1 * 0.9 - 1 = -1 %.
+    # 29 Feb: -10 % -> 1890. The deposit counts as invested at the start of 15 Feb, the series'
+    # next point: r = 2100 / (1000 + 1000) - 1 = 5 %, then 1890 / 2100 - 1 = -10 %.
+    # TWR = 1.05 * 0.9 - 1 = -5.5 %.
     # MWR loses more: the extra 1000 was only in for the fall. Its period return m must zero the
     # NPV at the annual rate a = (1 + m) ** (365/29) - 1, with flows on days 0, 15 and 29.
     series = [dv("2024-01-31", "1000"), dv("2024-02-15", "2100", "1000"), dv("2024-02-29", "1890")]
     result = period_returns(series, d("2024-02-29"), periods=("1m",))["1m"]
-    assert result["twr"] == pytest.approx(-0.01, abs=1e-12)
+    assert result["twr"] == pytest.approx(1.05 * 0.9 - 1, abs=1e-12)
     m = result["mwr"]
     assert -0.1 < m < -0.01
     growth = (1 + m) ** (1 / 29)  # per day
@@ -269,3 +275,103 @@ def test_normalise_rebases_to_the_first_nonzero_value():
     assert normalise(points) == [(d("2024-01-02"), 100.0), (d("2024-01-03"), 150.0)]
     assert normalise(points, base=1) == [(d("2024-01-02"), 1.0), (d("2024-01-03"), 1.5)]
     assert normalise([]) == []
+
+
+# --- the day convention: money in at the start of the day, out at its end (issue 13 items 9-11) ---------
+
+
+def test_a_buy_far_above_the_close_loses_at_most_everything():
+    # Mon: buy 10 @ 100, close 100                      V = 1000 (In = 1000): r = 1000 / (0 + 1000) - 1 = 0
+    # Tue: buy 10 @ 300 (In = 3000), close still 100   V = 20 * 100 = 2000: r = 2000 / (1000 + 3000) - 1 = -50 %
+    #      (end-of-day flows gave (2000 - 3000) / 1000 - 1 = -200 %)
+    # Wed: close 110                                    V = 2200: r = 2200 / 2000 - 1 = 10 %
+    # TWR = 1 * 0.5 * 1.1 - 1 = -45 %
+    txns = [txn(1, "buy", "2024-01-01", "10", "100"), txn(2, "buy", "2024-01-02", "10", "300")]
+    series = daily_value_series(txns, closes(jan1="100", jan2="100", jan3="110"), {}, d("2023-12-29"),
+                                d("2024-01-03"), "USD")
+    assert twr(series) == pytest.approx(0.5 * 1.1 - 1, abs=1e-12)
+    assert monthly_returns(series)[2024][1] == pytest.approx(0.5 * 1.1 - 1, abs=1e-12)
+    # Bought at ten times the close: r = 10 * 100 / (10 * 1000 + 5) - 1, above -100 %.
+    series = daily_value_series([txn(1, "buy", "2024-01-01", "10", "1000", fee="5")], closes(jan1="100"), {},
+                                d("2024-01-01"), d("2024-01-01"), "USD")
+    assert period_returns(series, d("2024-01-01"), periods=("max",))["max"]["twr"] == pytest.approx(
+        1000 / 10005 - 1, abs=1e-12)
+
+
+def test_a_sale_earns_the_move_from_the_last_close_to_its_price():
+    # Mon: buy 10 @ 100, close 100 -> V = 1000. Tue: sell 10 @ 120 + 2 fee: Out = 1198, V = 0.
+    # r = (0 + 1198) / (1000 + 0) - 1 = 19.8 %
+    txns = [txn(1, "buy", "2024-01-01", "10", "100"), txn(2, "sell", "2024-01-02", "10", "120", fee="2")]
+    series = daily_value_series(txns, closes(jan1="100", jan2="90"), {}, d("2024-01-01"), d("2024-01-02"), "USD")
+    assert twr(series) == pytest.approx(1198 / 1000 - 1, abs=1e-12)
+
+
+def test_a_dividend_after_a_full_exit_counts_as_income_of_the_last_holding():
+    # Mon: buy 10 @ 100, close 100       In = 1000, V = 1000 -> factor 1000 / 1000 = 1
+    # Tue: sell 10 @ 110                 Out = 1100, V = 0   -> factor (0 + 1100) / 1000 = 1.1
+    # Wed: dividend 22, nothing held     joins Tuesday: (1100 + 22) / 1000, i.e. a factor of 1122 / 1100
+    # Thu: buy 5 @ 100, close 105        In = 500, V = 525   -> factor 525 / 500 = 1.05
+    # TWR = 1.122 * 1.05 - 1; without Wednesday's dividend it would be 1.1 * 1.05 - 1.
+    txns = [txn(1, "buy", "2024-01-01", "10", "100"), txn(2, "sell", "2024-01-02", "10", "110"),
+            txn(3, "dividend", "2024-01-03", "1", "22"), txn(4, "buy", "2024-01-04", "5", "100")]
+    series = daily_value_series(txns, closes(jan1="100", jan2="110", jan4="105"), {}, d("2024-01-01"),
+                                d("2024-01-04"), "USD")
+    assert [p.traded for p in series] == [True, True, False, True]
+    full = [dv("2023-12-29", "0"), *series]
+    assert period_returns(full, d("2024-01-04"), periods=("max",))["max"]["twr"] == pytest.approx(
+        1.122 * 1.05 - 1, abs=1e-12)
+    assert monthly_returns(full)[2024][1] == pytest.approx(1.122 * 1.05 - 1, abs=1e-12)
+    # A fee booked there is a cost of the last holding: Tuesday's ratio becomes 1100 / (1000 + 11).
+    fee = [*txns[:2], txn(3, "fee", "2024-01-03", "1", "11")]
+    series = daily_value_series(fee, closes(jan1="100", jan2="110"), {}, d("2024-01-01"), d("2024-01-03"), "USD")
+    assert twr([dv("2023-12-29", "0"), *series]) == pytest.approx(1100 / 1011 - 1, abs=1e-12)
+    # Before anything was ever held there is nothing to link it to.
+    assert twr([dv("2023-12-29", "0"), DayValue(d("2024-01-01"), D(0), D(-22), traded=False)]) is None
+
+
+def test_the_index_ends_at_one_plus_twr_and_its_first_day_has_the_commission():
+    # Mon: buy 10 @ 100 + 10 commission, close 98 -> index 100 * 980 / 1010 on the first day already.
+    # Tue: close 107.8 -> 100 * 980 / 1010 * 1078 / 980 = 100 * 1078 / 1010.
+    txns = [txn(1, "buy", "2024-01-01", "10", "100", fee="10")]
+    series = daily_value_series(txns, closes(jan1="98", jan2="107.8"), {}, d("2024-01-01"), d("2024-01-02"), "USD")
+    index = twr_index(series, None, d("2024-01-02"))
+    assert index[0] == (d("2024-01-01"), pytest.approx(100 * 980 / 1010, abs=1e-9))
+    assert index[-1][1] == pytest.approx(100 * 1078 / 1010, abs=1e-9)
+    max_twr = period_returns(series, d("2024-01-02"), periods=("max",))["max"]["twr"]
+    assert index[-1][1] == pytest.approx(100 * (1 + max_twr), abs=1e-9)
+    # From an anchor inside the series (after Monday): 100 on Monday, 100 * 1078 / 980 on Tuesday.
+    assert twr_index(series, d("2024-01-01"), d("2024-01-02")) == [
+        (d("2024-01-01"), 100.0), (d("2024-01-02"), pytest.approx(100 * 1078 / 980, abs=1e-9))]
+
+
+def test_long_only_ledgers_never_show_less_than_minus_100_percent():
+    # Random buys, sells, dividends and fees at prices up to 20x away from the close: every month,
+    # period and index point stays at or above -100 %, and the months chain to the whole span's TWR.
+    rng = random.Random(13)
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(60)]
+    for _ in range(200):
+        close = {day: D(str(round(rng.uniform(1, 200), 2))) for day in days}
+        ledger, held = [], D(0)
+        for i, day in enumerate(sorted(rng.sample(days, 12))):
+            kind = rng.choice(["buy", "buy", "sell", "dividend", "fee"])
+            quantity = D(rng.randint(1, 20)) if kind != "sell" else min(D(rng.randint(1, 20)), held)
+            if not quantity:
+                continue
+            held += {"buy": quantity, "sell": -quantity}.get(kind, D(0))
+            price = (close[day] * D(str(rng.choice([0.05, 0.5, 1, 2, 20])))).quantize(D("0.01"))
+            ledger.append(txn(i, kind, day.isoformat(), str(quantity), str(price), fee=str(rng.randint(0, 30))))
+        if not ledger:
+            continue
+        series = daily_value_series(ledger, {"AAPL": close}, {}, ledger[0].day, days[-1], "USD")
+        result = period_returns(series, days[-1], periods=("1m", "max"))
+        assert all(p["twr"] is None or p["twr"] >= -1.0 for p in result.values())
+        chained = 1.0
+        for months in monthly_returns(series).values():
+            for value in months.values():
+                assert value is None or value >= -1.0
+                chained *= 1.0 + (value or 0.0)
+        index = twr_index(series, None, days[-1])
+        assert all(level >= 0 for _, level in index)
+        if result["max"]["twr"] is not None:  # 60 days: never annualised
+            assert chained == pytest.approx(1.0 + result["max"]["twr"], rel=1e-9, abs=1e-12)
+            assert index[-1][1] == pytest.approx(100 * (1.0 + result["max"]["twr"]), rel=1e-9, abs=1e-9)

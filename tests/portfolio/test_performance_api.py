@@ -6,6 +6,7 @@ The expected returns are computed here from the closes the app itself reads
 from __future__ import annotations
 
 import calendar
+import math
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -77,8 +78,8 @@ def test_single_buy_twr_equals_the_value_ratio(app, client, auth) -> None:
         assert D(point["value"]) == 10 * _latest(closes, day), day
     assert D(series[0]["flow"]) == 10 * buy_price and all(D(p["flow"]) == 0 for p in series[1:])
 
-    # TWR links daily returns (V_i - F_i) / V_{i-1}. The first day starts from nothing, so its return
-    # is V0 / F0 - 1 = 0 (bought at the close); every later day has F_i = 0, and the product telescopes:
+    # TWR links daily returns (V_i + Out_i) / (V_{i-1} + In_i) - 1. The first day starts from nothing, so
+    # its return is V0 / F0 - 1 = 0 (bought at the close); every later day has no flow, and the product telescopes:
     #   (V0/F0) * (V1/V0) * ... * (Vn/Vn-1) = Vn / F0 = Vn / V0   ->   TWR(max) = V_last / V_first - 1.
     v_first, v_last = D(series[0]["value"]), D(series[-1]["value"])
     plain = float(v_last / v_first) - 1
@@ -136,8 +137,10 @@ def test_twr_takes_a_second_deposit_out(app, client, auth) -> None:
     assert by_day[second] == (40 * closes[second], 30 * closes[second])
     before = max(d for d in by_day if d < second)
     v0, vb, (vs, fs), vn = by_day[first][0], by_day[before][0], by_day[second], by_day[max(by_day)][0]
-    # TWR = (Vb / V0) * ((Vs - Fs) / Vb) * (Vn / Vs) - 1: the deposit earns nothing on its own day.
-    plain = float((vb / v0) * ((vs - fs) / vb) * (vn / vs)) - 1
+    # The deposit is invested at the start of its day, at that day's close: it earns nothing on the
+    # day, while the 10 held earn the move from the close before:
+    # TWR = (Vb / V0) * (Vs / (Vb + Fs)) * (Vn / Vs) - 1.
+    plain = float((vb / v0) * (vs / (vb + fs)) * (vn / vs)) - 1
     returns = _perf(client, h, "max")["returns"]["max"]
     span = (max(by_day) - first).days
     expected = (1 + plain) ** (365 / span) - 1 if returns["annualised"] else plain  # annualised after a year
@@ -179,3 +182,79 @@ def test_benchmark_follows_the_base_currency_and_the_users_choice(client, page_u
                        follow_redirects=True)
     assert "Must be one of" in page.get_data(as_text=True)
     assert _perf(client, h, "1m")["benchmark"]["name"] == "Switzerland 20"
+
+
+def _business_day(day: date) -> date:
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
+def _plain(period: dict, days: int) -> float:
+    """Undo the annualisation of a period's TWR: (1 + annual) ** (days / 365) - 1."""
+    return (1 + period["twr"]) ** (days / 365) - 1 if period["annualised"] else period["twr"]
+
+
+def test_the_index_ends_at_one_plus_twr_for_every_range_and_starts_with_the_first_day(app, client, auth) -> None:
+    # Issue 13 item 10: with range=max the index started at 100 on the first day, without that day's return.
+    h = auth["headers"]
+    today = utc_today()
+    first = _business_day(today - timedelta(days=500))
+    second = _business_day(today - timedelta(days=120))
+    closes = _closes(app, "SAP.DE", first)
+    price = (closes[first] * D("1.5")).quantize(D("0.01"))  # bought well above the close, with a commission
+    ok_txn(client, h, "buy", "SAP.DE", 10, price, first.isoformat(), fee="7")
+    ok_txn(client, h, "buy", "SAP.DE", 4, (closes[second] * D("0.8")).quantize(D("0.01")), second.isoformat())
+    body = _perf(client, h, "max")
+    index = body["twr_index"]
+    # The first day: 10 shares worth 10 * close, bought for 10 * price + 7 (money in at the start of the day).
+    assert index[0]["date"] == first.isoformat()
+    assert index[0]["value"] == pytest.approx(100 * float(10 * closes[first] / (10 * price + 7)), abs=1e-3)
+    span = (date.fromisoformat(body["series"][-1]["date"]) - first).days
+    assert body["returns"]["max"]["annualised"]
+    plain_max = _plain(body["returns"]["max"], span)
+    assert index[-1]["value"] == pytest.approx(100 * (1 + plain_max), rel=1e-5)
+    product = 1.0
+    for months in body["monthly"].values():
+        product *= math.prod(1 + (v or 0) for v in months.values())
+    assert product == pytest.approx(1 + plain_max, rel=1e-9)
+
+    year = _perf(client, h, "1y")
+    assert year["twr_index"][0]["value"] == 100  # the anchor: the last point on or before a year ago
+    assert year["twr_index"][0]["date"] <= _months_back(today, 12).isoformat() < year["twr_index"][1]["date"]
+    assert year["twr_index"][-1]["value"] == pytest.approx(100 * (1 + year["returns"]["1y"]["twr"]), rel=1e-5)
+
+
+def test_the_readme_example_on_the_demo_market_never_shows_less_than_minus_100_percent(client, auth) -> None:
+    # Issue 13 item 9: the README's example buys far above the demo market's closes; end-of-day flows
+    # made the TWR -100 % and some months -170 %.
+    h = auth["headers"]
+    csv = ("date,symbol,kind,quantity,price,fee,currency,note\n2024-03-01,SAP.DE,buy,10,180.50,4.90,EUR,first lot\n"
+           "2024-05-15,SAP.DE,dividend,10,2.20,,EUR,\n2024-09-02,AAPL,buy,5,220,1,USD,\n")
+    imported = client.post("/api/v1/portfolio/import", headers=h, data=csv, content_type="text/csv")
+    assert imported.status_code == 200, imported.get_json()
+    for range_name in ("max", "1y", "ytd", "1m"):
+        body = _perf(client, h, range_name)
+        assert all(r["twr"] is None or r["twr"] > -1 for r in body["returns"].values()), body["returns"]
+        assert all(v is None or v > -1 for months in body["monthly"].values() for v in months.values())
+        assert all(p["value"] > 0 for p in body["twr_index"])
+
+
+def test_a_dividend_after_selling_out_counts_in_the_twr(app, client, auth, other) -> None:
+    # Issue 13 item 11: the same trades, one of the two users also booking a dividend after selling out.
+    day_buy, day_sell, day_div, day_rebuy = date(2026, 3, 2), date(2026, 4, 1), date(2026, 4, 15), date(2026, 5, 4)
+    closes = _closes(app, "SAP.DE", day_buy)
+    for user in (auth, other):
+        h = user["headers"]
+        ok_txn(client, h, "buy", "SAP.DE", 10, closes[day_buy], day_buy.isoformat())
+        ok_txn(client, h, "sell", "SAP.DE", 10, closes[day_sell], day_sell.isoformat())
+        ok_txn(client, h, "buy", "SAP.DE", 5, closes[day_rebuy], day_rebuy.isoformat())
+    ok_txn(client, other["headers"], "dividend", "SAP.DE", 1, 50, day_div.isoformat())
+    without, with_dividend = (_perf(client, u["headers"], "max") for u in (auth, other))
+    # Sold at the close for S = 10 * close: the dividend of 50 joins that day, multiplying the growth by (S + 50) / S.
+    sold = float(10 * closes[day_sell])
+    span = (date.fromisoformat(without["series"][-1]["date"]) - day_buy).days
+    assert 1 + _plain(with_dividend["returns"]["max"], span) == pytest.approx(
+        (1 + _plain(without["returns"]["max"], span)) * (sold + 50) / sold, rel=1e-9)
+    assert with_dividend["monthly"]["2026"]["4"] == pytest.approx(
+        (1 + without["monthly"]["2026"]["4"]) * (sold + 50) / sold - 1, rel=1e-9)
