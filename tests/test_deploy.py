@@ -65,6 +65,7 @@ def test_the_blueprint_has_the_services_the_app_needs() -> None:
     assert worker_env["SECRET_KEY"]["fromService"] == {"type": "web", "name": web["name"], "envVarKey": "SECRET_KEY"}
     assert web_env["LIVE_STREAMER"]["value"] == "off", "the worker streams; web processes only serve sockets"
     assert web_env["METRICS_TOKEN"] == {"key": "METRICS_TOKEN", "generateValue": True}
+    assert web_env["TRUSTED_PROXIES"]["value"] == "1", "behind Render's proxy, per-address limits need the client's"
 
 
 def test_every_variable_the_blueprint_sets_is_read_by_the_app() -> None:
