@@ -298,3 +298,12 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(make_app) -> None
     codes = [client.post("/api/v1/auth/login", json={"email": "x@example.com", "password": "wrong password"},
                          headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(3)]
     assert codes == [401, 401, 429]
+
+
+def test_the_csp_allows_websockets_to_the_apps_own_origin_only(client) -> None:
+    csp = client.get("/login", base_url="http://tickerdesk.example:8000").headers["Content-Security-Policy"]
+    connect = next(d for d in csp.split(";") if d.strip().startswith("connect-src")).split()
+    assert connect == ["connect-src", "'self'", "ws://tickerdesk.example:8000"]
+    secure = client.get("/login", base_url="https://tickerdesk.example").headers["Content-Security-Policy"]
+    assert "connect-src 'self' wss://tickerdesk.example;" in secure
+    assert " ws: " not in csp and " wss: " not in secure
