@@ -147,7 +147,7 @@ def test_redis_killed_and_restarted_under_load(redis_proc: RedisProcess, sqlite_
                 checks = {
                     "cache": any(k.startswith("td:quote:") for k in keys),
                     "rate_limit": any("tdfault" in k for k in keys),
-                    "blocklist": any(k.startswith("td:userver:") for k in keys),
+                    "blocklist": any(k.startswith("td:sess:") for k in keys),
                     "revocation_replayed": revoked_key in keys,
                     "ready": session.get(f"{url}/ready", timeout=10).status_code == 200,
                     "live_quotes": bool(listener.of("quote", since=back_at)),
@@ -222,31 +222,32 @@ def test_redis_killed_and_restarted_under_load(redis_proc: RedisProcess, sqlite_
 
 def test_blocklist_writes_back_what_it_missed_when_redis_returns(redis_proc: RedisProcess, make_app) -> None:
     """The JWT blocklist during an outage that Redis survives with its data (restart from a dump):
-    a log-out and a password change made meanwhile reach Redis once it is back, so other
-    processes refuse the revoked token and forget the outdated token version."""
+    a log-out and a session ended meanwhile reach Redis once it is back, so other processes
+    refuse the revoked token and forget the ended session's remembered owner."""
     from app.auth import blocklist
 
     app = make_app(redis_url=redis_proc.url)
     prefix = app.config["AUTH_REDIS_PREFIX"]
     raw = redis_proc.client()
     with app.app_context():
-        raw.set(f"{prefix}userver:7", 3, ex=3600)  # user 7's version, remembered by some process
+        sid = "ended-during-the-outage-0123456789"
+        raw.set(f"{prefix}sess:{sid}", 7, ex=3600)  # the session's owner (user 7), remembered by some process
         raw.save()  # the restarted server loads this dump
         redis_proc.kill()
         started = time.monotonic()
         blocklist.revoke("jti-during-outage", time.time() + 600)
-        blocklist.forget_user(7)  # e.g. user 7 changed password: the remembered version is outdated
+        blocklist.forget_sessions([sid])  # e.g. user 7 logged out everywhere: the remembered owner is outdated
         for _ in range(50):
             assert blocklist.token_state("jti-during-outage", None) == (True, None)  # refused here at once
         outage_calls_s = time.monotonic() - started
-        redis_proc.start()  # same port, same data: the outdated version of user 7 is back
-        assert raw.get(f"{prefix}userver:7") == b"3"
+        redis_proc.start()  # same port, same data: the outdated owner of the session is back
+        assert raw.get(f"{prefix}sess:{sid}") == b"7"
         time.sleep(blocklist.REDIS_RETRY_S + 0.1)
         assert blocklist.token_state("another-jti", None) == (False, None)  # first call: writes back first
         assert raw.exists(f"{prefix}revoked:jti-during-outage") == 1
         assert 500 < raw.ttl(f"{prefix}revoked:jti-during-outage") <= 601
-        assert raw.exists(f"{prefix}userver:7") == 0
+        assert raw.exists(f"{prefix}sess:{sid}") == 0
     raw.close()
     print(f"\n[redis outage] blocklist: 52 calls while Redis was down took {outage_calls_s * 1000:.0f} ms; "
-          "the revocation and the version delete were written back on the first call after it returned")
+          "the revocation and the session delete were written back on the first call after it returned")
     assert outage_calls_s < 2.0
