@@ -1,7 +1,7 @@
 """The alerts page."""
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import structlog
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -10,7 +10,8 @@ from flask_login import current_user, login_required
 from app.alerts import services
 from app.extensions import socketio
 from app.live.streamer import NAMESPACE, user_room
-from app.ops.errors import APIError
+from app.ops.errors import APIError, validation_error
+from app.portfolio.amounts import AmountError, parse_amount
 
 log = structlog.get_logger(__name__)
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
@@ -91,10 +92,6 @@ def _decimal(value: str | None, name: str) -> Decimal | None:
     if not value or not value.strip():
         return None
     try:
-        number = Decimal(value.strip())
-    except InvalidOperation:
-        raise APIError(400, "Invalid number.", code="validation_error",
-                       details={"fields": {name: ["Enter a number."]}}) from None
-    if not number.is_finite():
-        raise APIError(400, "Invalid number.", code="validation_error", details={"fields": {name: ["Enter a number."]}})
-    return number
+        return parse_amount(value)
+    except AmountError as exc:
+        raise validation_error({name: [str(exc)]}) from None

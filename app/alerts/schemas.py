@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from app.alerts.services import KINDS
 from app.ops.apidoc import DecimalString
+from app.portfolio.amounts import Amount
 
 
 class AlertSchema(Schema):
@@ -13,10 +14,9 @@ class AlertSchema(Schema):
     id = fields.Integer(dump_only=True)
     symbol = fields.String(required=True, validate=validate.Length(min=1, max=24))
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    threshold = DecimalString(load_default=None, allow_none=True,
-                               validate=validate.Range(min=0, min_inclusive=False))
-    threshold_pct = DecimalString(load_default=None, allow_none=True,
-                                   metadata={"description": "stop_loss/take_profit only: % from average cost"})
+    threshold = Amount(load_default=None, allow_none=True, validate=validate.Range(min=0, min_inclusive=False))
+    threshold_pct = Amount(load_default=None, allow_none=True,
+                           metadata={"description": "stop_loss/take_profit only: % from average cost"})
     active = fields.Boolean(dump_only=True)
     triggered_at = fields.DateTime(dump_only=True, allow_none=True)
     triggered_price = DecimalString(dump_only=True, allow_none=True)

@@ -20,6 +20,7 @@ from app.market.service import quotes_for
 from app.models import Alert
 from app.models.types import utcnow
 from app.ops.errors import APIError, validation_error
+from app.portfolio.amounts import INTEGER_DIGITS, LIMITS, fits
 from app.stocks.services import canonical
 
 KINDS = ("above", "below", "stop_loss", "take_profit")
@@ -50,13 +51,14 @@ def create_alert(user_id: int, symbol: str, kind: str, threshold: Decimal | None
     if threshold_pct is not None:
         if kind not in ("stop_loss", "take_profit"):
             raise validation_error({"threshold_pct": ["A % from cost only applies to stop_loss and take_profit."]})
-        if not threshold_pct.is_finite() or not (0 < threshold_pct < 100 if kind == "stop_loss"
-                                                 else 0 < threshold_pct <= 1000):
+        if not fits(threshold_pct) or not (0 < threshold_pct < 100 if kind == "stop_loss"
+                                           else 0 < threshold_pct <= 1000):
             raise validation_error({"threshold_pct": ["Must be between 0 and 100 for a stop-loss, "
                                                       "0 and 1000 for a take-profit."]})
         threshold = rules.threshold_from_cost(kind, _average_cost(user_id, symbol), threshold_pct)
-    if not threshold.is_finite() or abs(threshold) >= Decimal(10) ** 15:
-        raise validation_error({"threshold": ["At most 15 digits before the decimal point."]})
+    # A threshold from cost has as many places as the average cost; it is rounded below, so only its size counts.
+    if not threshold.is_finite() or (not threshold.is_zero() and threshold.adjusted() >= INTEGER_DIGITS):
+        raise validation_error({"threshold": [LIMITS]})
     threshold = threshold.quantize(Decimal("0.0001"))
     if threshold <= 0:
         raise validation_error({"threshold": ["Must be at least 0.0001."]})

@@ -14,9 +14,10 @@ import hashlib
 import io
 from collections import Counter
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from app.portfolio.amounts import AmountError, parse_amount
 from app.portfolio.services import TransactionIn
 
 COLUMNS = ("date", "symbol", "kind", "quantity", "price", "fee", "currency", "note")
@@ -89,9 +90,9 @@ def _entry(row: dict[str, str]) -> tuple[TransactionIn | None, dict[str, list[st
         if not row.get(name):
             problems[name] = ["Required."]
     day = _parse(problems, "date", row.get("date"), date.fromisoformat, "Use YYYY-MM-DD.")
-    quantity = _parse(problems, "quantity", row.get("quantity"), Decimal, "Must be a number.")
-    price = _parse(problems, "price", row.get("price"), Decimal, "Must be a number.")
-    fee = _parse(problems, "fee", row.get("fee") or "0", Decimal, "Must be a number.")
+    quantity = _parse(problems, "quantity", row.get("quantity"), parse_amount, "Must be a number.")
+    price = _parse(problems, "price", row.get("price"), parse_amount, "Must be a number.")
+    fee = _parse(problems, "fee", row.get("fee") or "0", parse_amount, "Must be a number.")
     kind = (row.get("kind") or "").lower()
     if problems:
         return None, problems
@@ -104,14 +105,12 @@ def _parse(problems: dict[str, list[str]], name: str, value: str | None, parse, 
     if not value or name in problems:
         return None
     try:
-        result = parse(value)
-    except (ValueError, InvalidOperation):
+        return parse(value)
+    except AmountError as exc:
+        problems[name] = [str(exc)]
+    except ValueError:
         problems[name] = [message]
-        return None
-    if isinstance(result, Decimal) and not result.is_finite():
-        problems[name] = [message]
-        return None
-    return result
+    return None
 
 
 def _plain(value: Any) -> str:

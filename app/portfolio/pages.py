@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -11,6 +10,7 @@ from app.alerts.pages import flash_fired_alerts
 from app.analysis.periods import RANGES
 from app.ops.errors import APIError
 from app.portfolio import csvio, services
+from app.portfolio.amounts import AmountError, parse_amount
 from app.universe import INDEX_NAMES
 
 bp = Blueprint("portfolio", __name__, url_prefix="/portfolio")
@@ -49,11 +49,9 @@ def add():
     values = {}
     for name in ("quantity", "price", "fee"):
         try:
-            values[name] = Decimal(form[name] or ("0" if name == "fee" else ""))
-            if not values[name].is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            errors[name] = "Enter a number."
+            values[name] = parse_amount(form[name] or ("0" if name == "fee" else ""))
+        except AmountError as exc:
+            errors[name] = str(exc)
     try:
         values["day"] = date.fromisoformat(form["date"])
     except ValueError:

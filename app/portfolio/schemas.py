@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from app.analysis.periods import RANGES
 from app.ops.apidoc import DecimalString
+from app.portfolio.amounts import Amount
 from app.portfolio.services import KINDS
 
 _Money = DecimalString
@@ -18,9 +19,9 @@ class TransactionSchema(Schema):
     id = fields.Integer(dump_only=True)
     symbol = fields.String(required=True, validate=validate.Length(min=1, max=24))
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    quantity = _Money(required=True, validate=validate.Range(min=0, min_inclusive=False))
-    price = _Money(required=True, validate=validate.Range(min=0, min_inclusive=False))
-    fee = _Money(load_default=None, validate=validate.Range(min=0))
+    quantity = Amount(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    price = Amount(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    fee = Amount(load_default=None, validate=validate.Range(min=0))
     currency = fields.String(load_default=None, allow_none=True, validate=validate.Length(equal=3))
     date = fields.Date(required=True, attribute="day")
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))

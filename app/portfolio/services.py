@@ -28,6 +28,7 @@ from app.market.service import quotes_for, utc_today
 from app.market.types import MarketError
 from app.models import Stock, Transaction, User
 from app.ops.errors import APIError, validation_error
+from app.portfolio import amounts
 from app.stocks.search import stock_row
 
 KINDS = ("buy", "sell", "dividend", "fee")
@@ -37,12 +38,8 @@ BENCHMARKS = {"EUR": "DAX", "USD": "S&P 500", "GBP": "FTSE 100", "JPY": "NIKKEI 
               "SEK": "OMX Stockholm 30"}
 
 
-MONEY_LIMITS = "At most 15 digits before the decimal point and 10 after it."
-
-
-def fits_money(value: Decimal) -> bool:
-    """Return whether an amount is stored exactly (NUMERIC(28, 10): 18 integer digits, 10 decimals; we allow 15)."""
-    return value.is_finite() and abs(value) < Decimal(10) ** 15 and value == value.quantize(Decimal("1e-10"))
+MONEY_LIMITS = amounts.LIMITS
+fits_money = amounts.fits  # NUMERIC(28, 10) holds 18 integer digits and 10 decimals; we allow 15
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,76 @@
+"""Amounts as users type them: one bounded decimal parser for the API, the page forms and the CSV import.
+
+`Decimal(text)` accepts far more than an amount: "NaN", "sNaN", "Infinity", "1_000", digits of
+other scripts, and exponents such as "1E+1000000" whose first arithmetic (`abs`, a comparison
+with a context, `quantize`) raises decimal.Overflow or InvalidOperation, a 500. Here a number is
+plain ASCII, `[+-]digits[.digits][e[+-]digits]`, at most MAX_INPUT_CHARS long, and it must then
+fit the columns, at most 15 digits before the decimal point and 10 after it (NUMERIC(28, 10)),
+checked with `adjusted()` and the digit tuple, which never overflow. "-0" is 0. Only after
+that is it a Decimal anyone computes with.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import ValidationError
+
+from app.ops.apidoc import DecimalString
+
+MAX_INPUT_CHARS = 64
+INTEGER_DIGITS = 15
+FRACTION_DIGITS = 10
+LIMITS = f"At most {INTEGER_DIGITS} digits before the decimal point and {FRACTION_DIGITS} after it."
+NOT_A_NUMBER = "Enter a number."
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_STEP = Decimal(1).scaleb(-FRACTION_DIGITS)
+
+
+class AmountError(ValueError):
+    """The text is not an amount we store; the message says why, for the field."""
+
+
+def parse_amount(raw: Any) -> Decimal:
+    """Return the amount `raw` (text, int, float or Decimal) stands for, or raise AmountError."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
+        raise AmountError(NOT_A_NUMBER)
+    text = raw.strip() if isinstance(raw, str) else str(raw)
+    if len(text) > MAX_INPUT_CHARS:
+        raise AmountError(LIMITS)
+    if not _NUMBER.fullmatch(text):
+        raise AmountError(NOT_A_NUMBER)
+    value = Decimal(text)
+    if not fits(value):
+        raise AmountError(LIMITS)
+    return value.copy_abs() if value.is_zero() else value  # "-0" is 0
+
+
+def fits(value: Decimal) -> bool:
+    """Return whether a decimal is finite and stored exactly (15 integer and 10 fraction digits at most).
+
+    Uses only operations that never consult the decimal context, so a huge exponent is a
+    plain False, never decimal.Overflow.
+    """
+    if not value.is_finite():
+        return False
+    if value.is_zero():
+        return True
+    if value.adjusted() >= INTEGER_DIGITS:
+        return False
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if exponent >= -FRACTION_DIGITS:
+        return True
+    # More places than we keep: fine only when the extra ones are zeros (1.50000000000).
+    return value.adjusted() >= -FRACTION_DIGITS and value == value.quantize(_STEP)
+
+
+class Amount(DecimalString):
+    """A decimal string field read through parse_amount (documented as a decimal string)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        try:
+            return parse_amount(value)
+        except AmountError as exc:
+            raise ValidationError(str(exc)) from None
