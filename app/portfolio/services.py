@@ -13,14 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import select, update
 
 from app.analysis import portfolio as pm
 from app.analysis import returns as rm
-from app.analysis.periods import range_start
+from app.analysis.periods import FIRST_DAY, range_start
 from app.cache import get_cache
 from app.extensions import db
 from app.market.research import closes_for, fx_history_for
@@ -34,6 +34,9 @@ from app.stocks.search import stock_row
 KINDS = ("buy", "sell", "dividend", "fee")
 PERFORMANCE_TTL_S = 300
 MAX_TRANSACTIONS = 10_000
+# No stock history we value reaches further back; before it, a date is a typo (1950, 0001), and
+# its monthly grid and value series would run for decades of empty rows.
+EARLIEST_DAY = date(1970, 1, 1)
 BENCHMARKS = {"EUR": "DAX", "USD": "S&P 500", "GBP": "FTSE 100", "JPY": "NIKKEI 225", "CHF": "Switzerland 20",
               "SEK": "OMX Stockholm 30"}
 
@@ -76,12 +79,34 @@ def transactions(user_id: int) -> list[Transaction]:
                                    .order_by(Transaction.day, Transaction.id)))
 
 
-def ledger(user_id: int) -> list[Any]:
-    """Return the user's transactions as light read-only rows (same attribute names), oldest first."""
+class LedgerRow(NamedTuple):
+    """One transaction as the valuation reads it."""
+
+    id: int
+    symbol: str
+    kind: str
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal | None
+    currency: str
+    day: date
+    note: str | None
+
+
+def ledger(user_id: int) -> list[LedgerRow]:
+    """Return the user's transactions as light read-only rows (same attribute names), oldest first.
+
+    A day outside [EARLIEST_DAY, today] (stored before the dates were checked, or by hand) is
+    valued as that bound, so no read of the portfolio does date arithmetic near date.min or
+    date.max; the transaction itself keeps its date, shown as stored so it can be corrected.
+    """
     columns = [Transaction.id, Transaction.symbol, Transaction.kind, Transaction.quantity, Transaction.price,
                Transaction.fee, Transaction.currency, Transaction.day, Transaction.note]
-    return list(db.session.execute(select(*columns).where(Transaction.user_id == user_id)
-                                   .order_by(Transaction.day, Transaction.id)))
+    today = utc_today()
+    rows = [LedgerRow(*r) for r in db.session.execute(select(*columns).where(Transaction.user_id == user_id)
+                                                      .order_by(Transaction.day, Transaction.id))]
+    return [r if EARLIEST_DAY <= r.day <= today else r._replace(day=min(max(r.day, EARLIEST_DAY), today))
+            for r in rows]
 
 
 def get_transaction(user_id: int, transaction_id: int) -> Transaction:
@@ -244,7 +269,8 @@ def _performance(rows: list[Transaction], base: str, benchmark: str, range_name:
     series = rm.daily_value_series(txns, closes, fx, first, today, base)
     start = _range_start(range_name, today, first)
     shown = [p for p in series if p.day >= start]
-    bench = _benchmark(benchmark, start, today)
+    # Index histories are fetched from FIRST_DAY at most: a 1970 buy must not load 50 years of every member.
+    bench = _benchmark(benchmark, max(start, FIRST_DAY), today)
     return {"base_currency": base, "range": range_name,
             "series": [{"date": p.day.isoformat(), "value": str(p.value), "flow": str(p.flow)} for p in shown],
             "returns": rm.period_returns(series, today),
@@ -323,6 +349,8 @@ def _row(user_id: int, entry: TransactionIn, import_key: str | None) -> Transact
             fields[name] = [MONEY_LIMITS]
     if entry.day > utc_today():
         fields["date"] = ["Must not be in the future."]
+    elif entry.day < EARLIEST_DAY:
+        fields["date"] = [f"Must be on or after {EARLIEST_DAY.isoformat()}."]
     currency = (entry.currency or (stock.currency if stock else "")).upper()
     if stock is not None and currency != stock.currency:
         fields["currency"] = [f"{symbol} trades in {stock.currency}; record it in {stock.currency}."]
@@ -440,7 +468,8 @@ def _standalone_fees(rows: list[Any], rates: dict[tuple[str, date], Decimal]) ->
 
 
 def _range_start(range_name: str, today: date, first: date) -> date:
-    return max(range_start(range_name, today), first)
+    # "max" is everything since the first transaction, as the index and the returns measure it.
+    return first if range_name == "max" else max(range_start(range_name, today), first)
 
 
 def _benchmark(name: str, start: date, end: date) -> dict[str, Any]:
