@@ -6,10 +6,16 @@
 `date` is ISO (YYYY-MM-DD); `kind` is buy, sell, dividend or fee; for a dividend or a fee the
 amount is quantity x price (e.g. 10 shares x 2.20 dividend per share); `fee`, `currency`
 and `note` may be empty (the currency defaults to the stock's own).
+
+A note that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a
+carriage return, after any apostrophes) is exported with one more apostrophe in front, as
+OWASP advises against CSV injection; the import removes exactly that apostrophe, so an
+exported file imports back to the very same notes.
 """
 from __future__ import annotations
 
 import csv
+import re
 import hashlib
 import io
 from collections import Counter
@@ -21,6 +27,7 @@ from app.portfolio.amounts import AmountError, parse_amount
 from app.portfolio.services import TransactionIn
 
 COLUMNS = ("date", "symbol", "kind", "quantity", "price", "fee", "currency", "note")
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
 REQUIRED = ("date", "symbol", "kind", "quantity", "price")
 MAX_ROWS = 5_000
 
@@ -32,8 +39,18 @@ def export_csv(rows: list[Any]) -> str:
     writer.writerow(COLUMNS)
     for r in rows:
         writer.writerow([r.day.isoformat(), r.symbol, r.kind, _plain(r.quantity), _plain(r.price), _plain(r.fee or 0),
-                         r.currency, r.note or ""])
+                         r.currency, neutralise(r.note or "")])
     return out.getvalue()
+
+
+def neutralise(text: str) -> str:
+    """Return a cell a spreadsheet shows as text: one apostrophe before anything that reads as a formula."""
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def restore(text: str) -> str:
+    """Undo neutralise(): drop the apostrophe it put before a formula-like cell."""
+    return text[1:] if text.startswith("'") and _FORMULA.match(text[1:]) else text
 
 
 def parse_csv(text: str) -> tuple[list[tuple[int, TransactionIn, str]], dict[int, dict[str, list[str]]]]:
@@ -97,7 +114,7 @@ def _entry(row: dict[str, str]) -> tuple[TransactionIn | None, dict[str, list[st
     if problems:
         return None, problems
     return TransactionIn(symbol=row["symbol"].upper(), kind=kind, quantity=quantity, price=price, day=day, fee=fee,
-                         currency=(row.get("currency") or None), note=(row.get("note") or None)[:500]
+                         currency=(row.get("currency") or None), note=restore(row["note"])[:500]
                          if row.get("note") else None), {}
 
 

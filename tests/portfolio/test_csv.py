@@ -1,6 +1,7 @@
 """CSV export and import: round trips, no duplicates, all-or-nothing, row errors by line number."""
 from __future__ import annotations
 
+import csv
 import io
 
 import pytest
@@ -200,3 +201,33 @@ def test_a_note_with_surrounding_blanks_is_not_imported_twice(client, auth) -> N
     assert exported.endswith(",EUR,padded\n")  # notes are stored trimmed, as the import reads them
     assert _import(client, h, exported).get_json() == {"imported": 0, "skipped": 1}
     assert len(transactions(client, h)) == 1
+
+
+FORMULA_NOTES = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+2", "-2+3", "@SUM(A1:A2)", "'=already quoted",
+                 "''+twice", "'tis plain", "a = b", "plain", "=cmd|' /C calc'!A0"]
+
+
+def test_notes_that_read_as_formulas_are_neutralised_on_export(client, page_user) -> None:
+    # Issue 13 item 14 (OWASP CSV injection): a cell starting with = + - @ (tab, CR) gets one apostrophe in front.
+    h = page_user["headers"]
+    for i, note in enumerate(FORMULA_NOTES):
+        ok_txn(client, h, "buy", "SAP.DE", 1, 100 + i, "2025-03-03", note=note)
+    exported = client.get(EXPORT, headers=h).get_data(as_text=True)
+    notes = [row["note"] for row in csv.DictReader(io.StringIO(exported))]
+    assert notes == ["'=HYPERLINK(\"http://evil.example\",\"x\")", "'+1+2", "'-2+3", "'@SUM(A1:A2)",
+                     "''=already quoted", "'''+twice", "'tis plain", "a = b", "plain", "'=cmd|' /C calc'!A0"]
+    assert not any(cell[:1] in "=+-@\t\r" and cell for row in csv.reader(io.StringIO(exported)) for cell in row)
+    assert client.get("/portfolio/export.csv").get_data(as_text=True) == exported  # the page's download
+
+
+def test_neutralised_notes_import_back_exactly(client, auth) -> None:
+    h = auth["headers"]
+    for i, note in enumerate(FORMULA_NOTES):
+        ok_txn(client, h, "buy", "SAP.DE", 1, 100 + i, "2025-03-03", note=note)
+    exported = client.get(EXPORT, headers=h).get_data(as_text=True)
+    assert _import(client, h, exported).get_json() == {"imported": 0, "skipped": len(FORMULA_NOTES)}
+    fresh = register_api(client)
+    assert _import(client, fresh["headers"], exported).get_json() == {"imported": len(FORMULA_NOTES), "skipped": 0}
+    assert [t["note"] for t in transactions(client, fresh["headers"])] == FORMULA_NOTES
+    # A second round trip changes nothing either.
+    assert client.get(EXPORT, headers=fresh["headers"]).get_data(as_text=True) == exported
