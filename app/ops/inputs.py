@@ -84,10 +84,12 @@ def _check_json_body(data: bytes) -> None:
         _check_text(path or "json", text)
 
 
-def _check_pairs(pairs: Iterator[tuple[str, str]]) -> None:
+def _check_pairs(pairs: Iterator[tuple[str | None, str]]) -> None:
     for key, value in pairs:
-        _check_text(key, key)
-        _check_text(key, value)
+        field = key if isinstance(key, str) else "_"  # a multipart part may come without a name
+        for text in (key, value):
+            if isinstance(text, str):
+                _check_text(field, text)
 
 
 def _check_text(field: str, text: str) -> None:

@@ -127,3 +127,12 @@ def test_depth_scan() -> None:
     assert not max_depth_exceeded(b'{"a": "' + b"[" * 100 + b'"}')
     assert not max_depth_exceeded(b'[' + b"[], " * 200 + b"[]]"), "wide is not deep"
     assert max_depth_exceeded(b'["\\\\", ' + b"[" * 40 + b"]" * 41), "an escaped backslash ends the string"
+
+
+def test_a_multipart_part_without_a_name_is_no_500(client, auth) -> None:
+    body = (b'--B\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n'
+            b'--B\r\nContent-Disposition: form-data; name="file"; filename="t.csv"\r\n\r\n'
+            b'date,symbol,kind,quantity,price\r\n--B--\r\n')
+    response = client.post("/api/v1/portfolio/import", data=body, content_type="multipart/form-data; boundary=B",
+                           headers=auth["headers"])
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]
