@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.research.services import SCREEN_SORTS
-from app.universe import SECTORS
+from app.universe import INDEX_NAMES, SECTORS
 
 SORTS = SCREEN_SORTS + tuple(f"-{s}" for s in SCREEN_SORTS)
 
@@ -12,8 +12,12 @@ SORTS = SCREEN_SORTS + tuple(f"-{s}" for s in SCREEN_SORTS)
 class UniverseArgs(Schema):
     """Which universe to compare in: an index or a country (neither: every stock)."""
 
-    index = fields.String(validate=validate.Length(min=1, max=40))
-    country = fields.String(validate=validate.Length(min=1, max=60))
+    index = fields.String(validate=validate.Length(min=1, max=40), metadata={
+        "enum": list(INDEX_NAMES),
+        "description": "An index (any letter case). Give an index or a country, not both; neither: every stock."})
+    country = fields.String(validate=validate.Length(min=1, max=60), metadata={
+        "description": "A country of the stock universe, e.g. Germany (any letter case). "
+                       "Give an index or a country, not both."})
 
     @validates_schema
     def _one(self, data: dict, **_: object) -> None:
@@ -82,7 +86,8 @@ class ScreenerArgs(UniverseArgs):
     """Screener filters; all optional."""
 
     sector = fields.String(validate=validate.OneOf(SECTORS))
-    pe_max = fields.Float(validate=validate.Range(min=0, min_inclusive=False), allow_nan=False)
+    pe_max = fields.Float(validate=validate.Range(min=0, min_inclusive=False), allow_nan=False,
+                          metadata={"exclusiveMinimum": True, "description": "greater than 0"})
     market_cap_min = fields.Float(validate=validate.Range(min=0), allow_nan=False,
                                   metadata={"description": "in US dollars"})
     dividend_yield_min = fields.Float(validate=validate.Range(min=0, max=1), allow_nan=False,

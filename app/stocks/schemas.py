@@ -1,7 +1,7 @@
 """Request and response schemas of the stocks API."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, fields, validate
 
 from app.analysis.periods import INTERVALS, RANGES
 
@@ -82,18 +82,9 @@ class BatchSchema(Schema):
 class HistoryArgs(Schema):
     """`range` and `interval` of a history request."""
 
-    range = fields.String(load_default="1y")
-    interval = fields.String(load_default="1d")
-
-    @validates("range")
-    def _range(self, value: str, **_: object) -> None:
-        if value not in RANGES:
-            raise ValidationError(f"Must be one of: {', '.join(RANGES)}.")
-
-    @validates("interval")
-    def _interval(self, value: str, **_: object) -> None:
-        if value not in INTERVALS:
-            raise ValidationError(f"Must be one of: {', '.join(INTERVALS)}.")
+    range = fields.String(load_default="1y", validate=validate.OneOf(RANGES))
+    interval = fields.String(load_default="1d", validate=validate.OneOf(INTERVALS),
+                             metadata={"description": "1d: daily bars, 1wk: weekly bars"})
 
 
 class BarSchema(Schema):
@@ -122,12 +113,7 @@ class HistorySchema(Schema):
 class RangeArgs(Schema):
     """`range` of an indicators request."""
 
-    range = fields.String(load_default="1y")
-
-    @validates("range")
-    def _range(self, value: str, **_: object) -> None:
-        if value not in RANGES:
-            raise ValidationError(f"Must be one of: {', '.join(RANGES)}.")
+    range = fields.String(load_default="1y", validate=validate.OneOf(RANGES))
 
 
 _Series = fields.List(fields.Float(allow_none=True))

@@ -92,3 +92,37 @@ def test_docs_page_is_swagger_ui_from_this_server(client) -> None:
         if asset.startswith("/static/"):
             assert client.get(asset).status_code == 200, asset
     assert any("swagger-ui-bundle.js" in a for a in assets)
+
+
+def _query_parameters(spec, path: str) -> dict:
+    return {p["name"]: p for p in spec["paths"][path]["get"]["parameters"] if p["in"] == "query"}
+
+
+def test_the_document_states_the_enums_bounds_and_one_of_rules(client) -> None:
+    from app.analysis.periods import INTERVALS, RANGES
+    from app.universe import INDEX_NAMES
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    history = _query_parameters(spec, "/api/v1/stocks/{symbol}/history")
+    assert history["range"]["schema"]["enum"] == list(RANGES)
+    assert history["interval"]["schema"]["enum"] == list(INTERVALS)
+    assert _query_parameters(spec, "/api/v1/stocks/{symbol}/indicators")["range"]["schema"]["enum"] == list(RANGES)
+    screener = _query_parameters(spec, "/api/v1/screener")
+    assert screener["pe_max"]["schema"] == {"type": "number", "minimum": 0, "exclusiveMinimum": True}
+    for path in ("/api/v1/screener", "/api/v1/rankings/growth", "/api/v1/stocks/{symbol}/score"):
+        params = _query_parameters(spec, path)
+        assert params["index"]["schema"]["enum"] == list(INDEX_NAMES), path
+        for name in ("index", "country"):
+            assert "not both" in params[name]["description"], f"{path} {name}: the one-of rule"
+
+    # ... and what it states is what is enforced.
+    user = register_api(client)
+    get = lambda url: client.get(url, headers=user["headers"])  # noqa: E731
+    assert get("/api/v1/stocks/SAP.DE/history?range=max&interval=1wk").status_code == 200
+    refused = get("/api/v1/stocks/SAP.DE/history?interval=1h").get_json()["error"]
+    assert refused["details"]["fields"]["interval"] == ["Must be one of: 1d, 1wk."]
+    assert get("/api/v1/screener?pe_max=0").status_code == 400, "exclusive: 0 is out"
+    assert get("/api/v1/screener?pe_max=0.5&limit=1").status_code == 200
+    assert get("/api/v1/screener?pe_max=1E%2B1000000").status_code == 400, "infinity is no bound"
+    both = get("/api/v1/rankings/growth?index=DAX&country=Germany")
+    assert both.status_code == 400 and "index" in both.get_json()["error"]["details"]["fields"]
