@@ -51,7 +51,7 @@ def test_admin_reads_stats_and_invalidates_by_pattern(app, client) -> None:
 @needs_redis
 @pytest.mark.redis
 def test_invalidation_reaches_redis(make_app) -> None:
-    app = make_app(redis_url=TEST_REDIS_URL, CACHE_KEY_PREFIX=f"tdadm{uuid.uuid4().hex[:6]}:")
+    app = make_app(redis_url=TEST_REDIS_URL)  # the test's own cache namespace, emptied when it ends
     client = app.test_client()
     headers = _admin(app, client)
     _warm(client, headers)

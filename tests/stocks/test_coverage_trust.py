@@ -1,8 +1,6 @@
 """The record of which days' bars are stored lives in the (shared) cache; the database may not match it."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.conftest import TEST_REDIS_URL, needs_redis, register_api
@@ -11,15 +9,15 @@ from tests.conftest import TEST_REDIS_URL, needs_redis, register_api
 @needs_redis
 @pytest.mark.redis
 def test_a_fresh_database_next_to_an_older_redis_fetches_its_bars_again(make_app) -> None:
-    prefix = f"tdcov{uuid.uuid4().hex[:6]}:"
-    first = make_app(redis_url=TEST_REDIS_URL, CACHE_KEY_PREFIX=prefix)
+    # Both apps share the test's cache namespace (conftest), which is emptied when the test ends.
+    first = make_app(redis_url=TEST_REDIS_URL)
     client = first.test_client()
     bars = client.get("/api/v1/stocks/SAP.DE/history?range=1y", headers=register_api(client)["headers"])
     assert bars.status_code == 200 and len(bars.get_json()["bars"]) > 200
 
     # Same Redis (which remembers that SAP.DE's year is stored), a new empty database: as after a
     # restore, or a second deployment sharing a Redis. Its history must come back whole, not empty.
-    second = make_app(redis_url=TEST_REDIS_URL, CACHE_KEY_PREFIX=prefix)
+    second = make_app(redis_url=TEST_REDIS_URL)
     client = second.test_client()
     headers = register_api(client)["headers"]
     for key in ("history:*", "closes:*", "lastgood:*"):  # only the coverage record stays behind
