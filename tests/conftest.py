@@ -45,22 +45,35 @@ def base_env(database_url: str, redis_url: str | None = None) -> dict[str, str]:
 _namespace = {"redis": "tdt:"}
 
 
+def limiter_pattern(key_prefix: str) -> str:
+    """The Redis keys Flask-Limiter writes for apps with this RATELIMIT_KEY_PREFIX (glob)."""
+    return f"LIMITS:LIMITER/td/{key_prefix}*"
+
+
+def delete_redis_keys(*patterns: str) -> None:
+    """Delete every key of the shared test Redis matching one of the glob patterns."""
+    if not TEST_REDIS_URL:
+        return
+    import redis
+
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        for pattern in patterns:
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start:start + 1000])
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
+
+
 @pytest.fixture(autouse=True)
 def _redis_namespace() -> Iterator[None]:
     _namespace["redis"] = prefix = f"tdt{uuid.uuid4().hex[:10]}:"
     yield
-    if TEST_REDIS_URL:  # leave the shared Redis as clean as it was
-        import redis
-
-        client = redis.Redis.from_url(TEST_REDIS_URL)
-        try:
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-        except redis.RedisError:
-            pass
-        finally:
-            client.close()
+    # Leave the shared Redis as clean as it was: the cache, token state and rate limits of this test.
+    delete_redis_keys(f"{prefix}*", limiter_pattern(prefix))
 
 
 def make_config(**overrides: Any) -> dict[str, Any]:
@@ -68,7 +81,7 @@ def make_config(**overrides: Any) -> dict[str, Any]:
     and this test's Redis namespace for the cache and the token state (shared by its apps)."""
     config = {"PASSWORD_HASH_FAST": True, "RATELIMIT_REGISTER": "1000 per minute",
               "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
-              "RATELIMIT_KEY_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+              "RATELIMIT_KEY_PREFIX": f"{_namespace['redis']}{uuid.uuid4().hex[:6]}",
               "AUTH_REDIS_PREFIX": _namespace["redis"], "CACHE_KEY_PREFIX": _namespace["redis"]}
     config.update(overrides)
     return config

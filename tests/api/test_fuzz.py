@@ -42,7 +42,7 @@ from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, base_env, make_con
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 REPORT = Path(__file__).resolve().parents[2] / "build" / "test-output" / "schemathesis.txt"
-SESSION_ENDERS = {("POST", "/api/v1/auth/logout"), ("DELETE", "/api/v1/me")}
+SESSION_ENDERS = {("POST", "/api/v1/auth/logout"), ("POST", "/api/v1/auth/logout-all"), ("DELETE", "/api/v1/me")}
 
 EXTREME_DECIMALS = ("1E+1000000", "-1E+1000000", "1E+999999999999", "1e-1000000", "9" * 400, "1e308",
                     "NaN", "Infinity", "-0", "0." + "0" * 300 + "1")

@@ -102,8 +102,7 @@ def test_login_page_is_throttled_too(make_app) -> None:
 @needs_redis
 @pytest.mark.redis
 def test_login_throttle_is_shared_across_processes_via_redis(make_app, tmp_path) -> None:
-    prefix = f"thr{uuid.uuid4().hex[:8]}"
-    config = make_config(RATELIMIT_LOGIN_ACCOUNT="2 per minute", RATELIMIT_KEY_PREFIX=prefix)
+    config = make_config(RATELIMIT_LOGIN_ACCOUNT="2 per minute")  # one limiter namespace for both processes
     db_url = f"sqlite:///{tmp_path / 'shared.db'}"
     app = make_app(database_url=None, redis_url=TEST_REDIS_URL, **{k: v for k, v in config.items()})
     client = app.test_client()

@@ -24,7 +24,7 @@ import pytest
 import requests
 import socketio
 
-from tests.conftest import PASSWORD, SECRET, TEST_REDIS_URL
+from tests.conftest import PASSWORD, SECRET, TEST_REDIS_URL, delete_redis_keys, limiter_pattern
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -118,15 +118,8 @@ class Cluster:
     def close(self) -> None:
         for server in self.servers:
             server.stop()
-        if not TEST_REDIS_URL:
-            return
-        import redis
-
-        client = redis.Redis.from_url(TEST_REDIS_URL)
-        keys = list(client.scan_iter(match=f"{self.shared['AUTH_REDIS_PREFIX']}*"))  # live, cache, auth
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_redis_keys(f"{self.shared['AUTH_REDIS_PREFIX']}*",  # live, cache, auth
+                          limiter_pattern(self.shared["RATELIMIT_KEY_PREFIX"]))
 
 
 @pytest.fixture
