@@ -112,6 +112,19 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "WTF_CSRF_ENABLED": True,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        # Alert delivery (app/notify, app/jobs/delivery.py): see README "Notifications".
+        "SMTP_HOST": env.get("SMTP_HOST") or None,  # unset: emails go to the user's outbox (and the log)
+        "SMTP_PORT": _number(env, "SMTP_PORT", 587, int),
+        "SMTP_USER": env.get("SMTP_USER") or None,
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
+        "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), default=True),
+        "SMTP_TIMEOUT_S": _number(env, "SMTP_TIMEOUT_S", 10.0, float),
+        "MAIL_FROM": env.get("MAIL_FROM") or "Tickerdesk <alerts@localhost>",
+        "WEBHOOK_TIMEOUT_S": _number(env, "WEBHOOK_TIMEOUT_S", 5.0, float),
+        "WEBHOOK_ALLOW_PRIVATE": not production,  # SSRF: production posts to public https addresses only
+        "WEBHOOKS_MAX": _number(env, "WEBHOOKS_MAX", 3, int),
+        "DELIVERY_MAX_ATTEMPTS": _number(env, "DELIVERY_MAX_ATTEMPTS", 5, int),
+        "DELIVERY_RETRY_BASE_S": _number(env, "DELIVERY_RETRY_BASE_S", 30.0, float),
     }
     cfg["MARKET_BUDGET_S"] = _number(env, "MARKET_BUDGET_S", 8.0, float)
     for provider in ("YAHOO", "FINNHUB", "ALPHAVANTAGE"):  # per-provider knobs, only when given

@@ -1,0 +1,96 @@
+"""Delivery tasks: send one recorded delivery (email or webhook), retried with backoff.
+
+A task only sends a delivery that is still pending, and claims each attempt with a
+conditional UPDATE, so two workers given the same delivery never both send it; a
+worker killed mid-send leaves the message unacknowledged (acks_late) and another
+worker takes the next attempt.
+"""
+from __future__ import annotations
+
+import structlog
+from celery import shared_task
+from flask import current_app
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.models.notify import AlertFire, Delivery, Webhook
+from app.models.types import utcnow
+from app.notify import channels
+
+log = structlog.get_logger(__name__)
+SWEEP_BATCH = 500
+
+
+@shared_task(bind=True, name="delivery.send", acks_late=True, ignore_result=True,
+             soft_time_limit=60, time_limit=90, max_retries=None)
+def send_delivery(self, delivery_id: int) -> str:
+    """Send one pending delivery; on a passing failure retry with exponential backoff, up to the limit."""
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None or delivery.status != "pending":
+        return "skipped"
+    claimed = db.session.execute(
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending",
+                               Delivery.attempts == delivery.attempts)
+        .values(attempts=Delivery.attempts + 1))
+    db.session.commit()
+    if claimed.rowcount != 1:
+        return "skipped"  # another worker holds this attempt
+    db.session.refresh(delivery)
+    cfg = current_app.config
+    try:
+        _send(delivery, cfg)
+    except channels.PermanentDeliveryError as exc:
+        return _finish(delivery, "failed", str(exc))
+    except channels.DeliveryError as exc:
+        if delivery.attempts >= cfg["DELIVERY_MAX_ATTEMPTS"]:
+            return _finish(delivery, "failed", str(exc))
+        delivery.last_error = str(exc)[:channels.MAX_ERROR_LENGTH]
+        db.session.commit()
+        countdown = cfg["DELIVERY_RETRY_BASE_S"] * 2 ** (delivery.attempts - 1)
+        log.info("delivery_retry", delivery_id=delivery.id, channel=delivery.channel, attempts=delivery.attempts,
+                 countdown_s=countdown)
+        raise self.retry(countdown=countdown)
+    return _finish(delivery, "sent", None)
+
+
+@shared_task(name="delivery.sweep", ignore_result=True, soft_time_limit=60, time_limit=90)
+def sweep_pending() -> int:
+    """Re-enqueue deliveries left pending and never attempted (the broker was down when they were recorded)."""
+    ids = list(db.session.scalars(select(Delivery.id).where(Delivery.status == "pending", Delivery.attempts == 0)
+                                  .order_by(Delivery.id).limit(SWEEP_BATCH)))
+    for delivery_id in ids:
+        send_delivery.delay(delivery_id)
+    return len(ids)
+
+
+def _send(delivery: Delivery, cfg) -> None:
+    fire = db.session.get(AlertFire, delivery.fire_id)
+    if delivery.channel == "email":
+        subject, body = channels.message_for(fire)
+        delivery.subject, delivery.body = subject, body
+        if not cfg["SMTP_HOST"]:
+            delivery.via = "outbox"
+            log.info("email_outbox", delivery_id=delivery.id, user_id=delivery.user_id, subject=subject,
+                     body=body)
+            return
+        delivery.via = "smtp"
+        channels.send_email(cfg, delivery.target, subject, body)
+        return
+    hook = db.session.get(Webhook, delivery.webhook_id) if delivery.webhook_id is not None else None
+    if hook is None:
+        raise channels.PermanentDeliveryError("The webhook was removed.")
+    body, headers = channels.webhook_payload(fire, delivery.id, hook.format)
+    headers["X-Tickerdesk-Delivery"] = str(delivery.id)
+    channels.post_webhook(hook.url, hook.secret, body, headers, timeout_s=cfg["WEBHOOK_TIMEOUT_S"],
+                          allow_private=cfg["WEBHOOK_ALLOW_PRIVATE"], require_https=cfg["PRODUCTION"])
+
+
+def _finish(delivery: Delivery, status: str, error: str | None) -> str:
+    delivery.status = status
+    delivery.last_error = error[:channels.MAX_ERROR_LENGTH] if error else None
+    if status == "sent":
+        delivery.sent_at = utcnow()
+    db.session.commit()
+    log.info("delivery_" + status, delivery_id=delivery.id, channel=delivery.channel, attempts=delivery.attempts,
+             error=delivery.last_error)
+    return status

@@ -1,0 +1,158 @@
+"""The channels' wire formats: the email message, the signed webhook POST, and webhook URL checks."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import smtplib
+import socket
+import ssl
+import time
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlsplit
+
+SIGNATURE_HEADER = "X-Tickerdesk-Signature"
+TIMESTAMP_HEADER = "X-Tickerdesk-Timestamp"
+MAX_URL_LENGTH = 2048
+MAX_ERROR_LENGTH = 500
+
+
+class DeliveryError(Exception):
+    """Sending failed in a way that may pass: retry later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Sending can never work as configured (a refused address): do not retry."""
+
+
+def message_for(fire: Any) -> tuple[str, str]:
+    """Return the subject and plain-text body that describe one fire."""
+    kind = fire.kind.replace("_", " ")
+    subject = f"Tickerdesk alert: {fire.symbol} {kind} {fire.threshold} fired at {fire.triggered_price}"
+    body = (f"Your {kind} alert on {fire.symbol} fired.\n\n"
+            f"Threshold: {fire.threshold}\nPrice: {fire.triggered_price}\n"
+            f"Time: {fire.triggered_at.strftime('%Y-%m-%d %H:%M:%S')} UTC\n\n"
+            "Re-arm it or change where alerts go on the Alerts page.\n")
+    return subject[:200], body
+
+
+def webhook_payload(fire: Any, delivery_id: int, fmt: str) -> tuple[bytes, dict[str, str]]:
+    """Return the body and content headers of a webhook POST: JSON, or ntfy-style plain text."""
+    if fmt == "ntfy-text":
+        subject, _ = message_for(fire)
+        text = f"{fire.symbol} {fire.kind.replace('_', ' ')} {fire.threshold}: price {fire.triggered_price}"
+        return text.encode(), {"Content-Type": "text/plain; charset=utf-8", "Title": subject.encode("ascii", "replace")
+                               .decode(), "Tags": "chart_with_upwards_trend"}
+    document = {"event": "alert.fired", "delivery_id": delivery_id,
+                "alert": {"id": fire.alert_id, "symbol": fire.symbol, "kind": fire.kind,
+                          "threshold": str(fire.threshold), "triggered_price": str(fire.triggered_price),
+                          "triggered_at": fire.triggered_at.isoformat()}}
+    return json.dumps(document, separators=(",", ":")).encode(), {"Content-Type": "application/json"}
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """Return the signature header value: HMAC-SHA256 over "<timestamp>.<raw body>"."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def post_webhook(url: str, secret: str, body: bytes, headers: dict[str, str], *, timeout_s: float,
+                 allow_private: bool, require_https: bool) -> int:
+    """POST the signed body to the URL (no redirects followed); return the status, raise DeliveryError on failure."""
+    try:
+        check_webhook_url(url, allow_private=allow_private, require_https=require_https)
+    except ValueError as exc:
+        raise PermanentDeliveryError(str(exc)) from None
+    parts = urlsplit(url)
+    timestamp = str(int(time.time()))
+    all_headers = {**headers, "User-Agent": "Tickerdesk-Webhook/1", TIMESTAMP_HEADER: timestamp,
+                   SIGNATURE_HEADER: sign(secret, timestamp, body)}
+    conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    kwargs: dict[str, Any] = {"timeout": timeout_s}
+    if parts.scheme == "https":
+        kwargs["context"] = ssl.create_default_context()
+    conn = conn_cls(parts.hostname, parts.port, **kwargs)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request("POST", path, body=body, headers=all_headers)
+        status = conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]) from None
+    finally:
+        conn.close()
+    if not 200 <= status < 300:
+        raise DeliveryError(f"HTTP {status} from the webhook")
+    return status
+
+
+def send_email(cfg: Any, to: str, subject: str, body: str) -> None:
+    """Send one plain-text email over the configured SMTP server; raise DeliveryError on failure."""
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = cfg["MAIL_FROM"], to, subject
+    message.set_content(body)
+    try:
+        with smtplib.SMTP(cfg["SMTP_HOST"], cfg["SMTP_PORT"], timeout=cfg["SMTP_TIMEOUT_S"]) as smtp:
+            if cfg["SMTP_STARTTLS"]:
+                smtp.starttls(context=ssl.create_default_context())
+            if cfg["SMTP_USER"]:
+                smtp.login(cfg["SMTP_USER"], cfg["SMTP_PASSWORD"] or "")
+            smtp.send_message(message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise PermanentDeliveryError(f"recipient refused: {list(exc.recipients)}"[:MAX_ERROR_LENGTH]) from None
+    except (OSError, smtplib.SMTPException) as exc:
+        # SMTP errors may quote what was sent, never the password: only the type and the server's code.
+        code = getattr(exc, "smtp_code", None)
+        raise DeliveryError(f"{type(exc).__name__}{f' {code}' if code else ''}"[:MAX_ERROR_LENGTH]) from None
+
+
+def check_webhook_url(url: str, *, allow_private: bool, require_https: bool) -> str:
+    """Return the URL if a webhook may be sent to it, else raise ValueError saying why.
+
+    Unless private targets are allowed (development, testing), the host is resolved and
+    every address it resolves to must be public: no loopback, private, link-local,
+    multicast, reserved or unspecified address (SSRF).
+    """
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"Must be a URL of at most {MAX_URL_LENGTH} characters.")
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise ValueError("Must not contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError("Not a valid URL.") from None
+    schemes = ("https",) if require_https else ("http", "https")
+    if parts.scheme not in schemes:
+        raise ValueError("Must be an https:// URL." if require_https else "Must be an http:// or https:// URL.")
+    if not parts.hostname:
+        raise ValueError("Must name a host.")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("Must not contain a user name or password.")
+    if parts.fragment:
+        raise ValueError("Must not contain a #fragment.")
+    if allow_private:
+        return url
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise ValueError("The host does not resolve.") from None
+    for info in infos:
+        if not is_public_address(info[4][0]):
+            raise ValueError("The host resolves to a private, loopback or reserved address.")
+    return url
+
+
+def is_public_address(address: str) -> bool:
+    """Return whether an IP address is a public unicast one (IPv4-mapped IPv6 judged as IPv4)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
+                or ip.is_unspecified or not ip.is_global)
