@@ -55,6 +55,7 @@ def register_blueprints(app: Flask) -> None:
     from app.auth import api as auth_api, pages as auth_pages
     from app.dashboard import pages as dashboard_pages
     from app.extensions import api, csrf
+    from app.notify import api as notify_api
     from app.ops import apidoc, health, metrics
     from app.portfolio import api as portfolio_api, pages as portfolio_pages
     from app.research import api as research_api, pages as research_pages
@@ -70,7 +71,7 @@ def register_blueprints(app: Flask) -> None:
     for pages in (stock_pages, research_pages, watchlist_pages, portfolio_pages, alerts_pages):
         app.register_blueprint(pages.bp)
     for blueprint in (auth_api.bp, stocks_api.bp, research_api.bp, watchlist_api.bp,
-                      portfolio_api.bp, alerts_api.bp, admin_api.bp):
+                      portfolio_api.bp, alerts_api.bp, notify_api.bp, admin_api.bp):
         csrf.exempt(blueprint)  # the JSON API authenticates with bearer tokens, not cookies
         api.register_blueprint(blueprint)
 

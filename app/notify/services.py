@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Alert, User
 from app.models.notify import AlertChannels, AlertFire, Delivery, NotificationSettings, Webhook
+from app.ops.errors import APIError
 
 log = structlog.get_logger(__name__)
 MAX_FIRES_PER_CALL = 10_000
@@ -46,6 +47,11 @@ def enqueue(delivery_ids: list[int]) -> None:
         return
     from app.jobs.delivery import send_delivery
 
+    celery = send_delivery.app
+    if not (celery.conf.task_always_eager or getattr(celery, "flask_app", None) is not None):
+        # No Celery app configured in this process (app.jobs.init_app not run): the sweep sends them later.
+        log.warning("delivery_enqueue_skipped", reason="celery_not_configured", deliveries=len(delivery_ids))
+        return
     for delivery_id in delivery_ids:
         try:
             send_delivery.delay(delivery_id)
@@ -108,3 +114,49 @@ def _fire(item: dict[str, Any]) -> AlertFire | None:
     except IntegrityError:  # recorded by another process at the same moment
         return db.session.scalar(query)
     return fire
+
+
+def history(user_id: int, limit: int = 50, before: int | None = None) -> dict[str, Any]:
+    """Return a page of the user's fires, newest first, each with its deliveries."""
+    query = select(AlertFire).where(AlertFire.user_id == user_id)
+    if before is not None:
+        query = query.where(AlertFire.id < before)
+    fires = list(db.session.scalars(query.order_by(AlertFire.id.desc()).limit(limit + 1)))
+    more = len(fires) > limit
+    fires = fires[:limit]
+    by_fire: dict[int, list[Delivery]] = {fire.id: [] for fire in fires}
+    if fires:
+        for delivery in db.session.scalars(select(Delivery).where(Delivery.fire_id.in_(list(by_fire)))
+                                           .order_by(Delivery.id)):
+            by_fire[delivery.fire_id].append(delivery)
+    items = [{"id": f.id, "alert_id": f.alert_id, "symbol": f.symbol, "kind": f.kind, "threshold": f.threshold,
+              "triggered_price": f.triggered_price, "triggered_at": f.triggered_at, "deliveries": by_fire[f.id]}
+             for f in fires]
+    return {"items": items, "next_before": fires[-1].id if more else None}
+
+
+def outbox(user_id: int, limit: int = 50, before: int | None = None) -> dict[str, Any]:
+    """Return a page of the user's emails kept in the outbox, newest first."""
+    query = select(Delivery).where(Delivery.user_id == user_id, Delivery.channel == "email",
+                                   Delivery.via == "outbox")
+    if before is not None:
+        query = query.where(Delivery.id < before)
+    rows = list(db.session.scalars(query.order_by(Delivery.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_before": rows[-1].id if more else None}
+
+
+def retry(user_id: int, delivery_id: int) -> Delivery:
+    """Send a failed delivery again from a fresh count of attempts (404 if not the user's, 409 unless failed)."""
+    delivery = db.session.scalar(select(Delivery).where(Delivery.id == delivery_id, Delivery.user_id == user_id))
+    if delivery is None:
+        raise APIError(404, "No such delivery.", code="not_found")
+    if delivery.status != "failed":
+        raise APIError(409, f"Only a failed delivery can be retried; this one is {delivery.status}.",
+                       code="not_failed")
+    delivery.status, delivery.attempts = "pending", 0
+    db.session.commit()
+    enqueue([delivery.id])
+    db.session.refresh(delivery)
+    return delivery

@@ -1,0 +1,189 @@
+"""Fired alerts reach people who are not looking: a real SMTP server, a signed webhook, the outbox."""
+from __future__ import annotations
+
+import json
+
+from tests.conftest import register_api
+from tests.notify.conftest import fire
+
+SETTINGS = "/api/v1/me/notifications"
+HISTORY = "/api/v1/alerts/history"
+
+
+def _alert(client, headers, symbol="SAP.DE", kind="above", threshold="1") -> dict:
+    response = client.post("/api/v1/alerts", json={"symbol": symbol, "kind": kind, "threshold": threshold},
+                           headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def _settings(client, headers, **body) -> dict:
+    response = client.put(SETTINGS, json=body, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def _history(client, headers) -> list[dict]:
+    response = client.get(HISTORY, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+def test_a_fire_with_no_connection_is_emailed_through_a_real_smtp_server(notify_app, smtp_server) -> None:
+    port, inbox = smtp_server
+    app = notify_app(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False, MAIL_FROM="alerts@tickerdesk.test")
+    client = app.test_client()
+    user = register_api(client)
+    alert = _alert(client, user["headers"], threshold="100")
+    fired = fire(app, "SAP.DE", "101.5")
+    assert [f["id"] for f in fired] == [alert["id"]]
+    assert len(inbox.messages) == 1
+    message = inbox.messages[0]
+    assert message["to"] == [user["email"]] and message["from"] == "alerts@tickerdesk.test"
+    assert "Subject: Tickerdesk alert: SAP.DE above 100 fired at 101.5" in message["data"]
+    assert "Your above alert on SAP.DE fired." in message["data"] and "Price: 101.5" in message["data"]
+    [item] = _history(client, user["headers"])
+    assert (item["alert_id"], item["symbol"], item["triggered_price"]) == (alert["id"], "SAP.DE", "101.5")
+    [delivery] = item["deliveries"]
+    assert (delivery["channel"], delivery["target"], delivery["status"], delivery["via"], delivery["attempts"]) == (
+        "email", user["email"], "sent", "smtp", 1)
+    assert delivery["sent_at"] is not None
+    assert client.get("/api/v1/alerts/outbox", headers=user["headers"]).get_json()["items"] == []
+
+
+def test_the_same_fire_handed_over_twice_is_sent_once(notify_app, smtp_server, webhook_receiver) -> None:
+    port, inbox = smtp_server
+    app = notify_app(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False)
+    client = app.test_client()
+    user = register_api(client)
+    webhook_receiver.secret = _settings(client, user["headers"], channels=["live", "email", "webhook"],
+                                        webhooks=[{"url": webhook_receiver.url}])["webhooks"][0]["secret"]
+    _alert(client, user["headers"])
+    fired = fire(app, "SAP.DE", "5")
+    from app.notify import on_fired
+
+    with app.app_context():
+        on_fired(fired)  # the quotes job redone after a crash, say
+        on_fired(fired)
+    assert len(inbox.messages) == 1 and len(webhook_receiver.requests) == 1
+    [item] = _history(client, user["headers"])
+    assert sorted((d["channel"], d["status"]) for d in item["deliveries"]) == [("email", "sent"), ("webhook", "sent")]
+
+
+def test_without_smtp_the_email_lands_in_the_outbox(notify_app) -> None:
+    app = notify_app()  # no SMTP_HOST
+    client = app.test_client()
+    user = register_api(client)
+    _alert(client, user["headers"], kind="below", threshold="1000000")
+    fire(app, "SAP.DE", "99")
+    outbox = client.get("/api/v1/alerts/outbox", headers=user["headers"]).get_json()
+    [mail] = outbox["items"]
+    assert mail["to"] == user["email"]
+    assert mail["subject"] == "Tickerdesk alert: SAP.DE below 1000000 fired at 99"
+    assert "Price: 99" in mail["body"]
+    [delivery] = _history(client, user["headers"])[0]["deliveries"]
+    assert (delivery["status"], delivery["via"]) == ("sent", "outbox")
+    assert client.get(SETTINGS, headers=user["headers"]).get_json()["smtp_configured"] is False
+
+
+def test_a_webhook_is_signed_over_timestamp_and_body(notify_app, webhook_receiver) -> None:
+    app = notify_app()
+    client = app.test_client()
+    user = register_api(client)
+    saved = _settings(client, user["headers"], channels=["live", "webhook"], webhooks=[{"url": webhook_receiver.url}])
+    webhook_receiver.secret = saved["webhooks"][0]["secret"]
+    alert = _alert(client, user["headers"], kind="stop_loss", threshold="50")
+    fire(app, "SAP.DE", "49.5")
+    [request] = webhook_receiver.requests
+    assert request["signature_ok"] and request["path"] == "/hook"
+    assert request["headers"]["Content-Type"] == "application/json"
+    document = json.loads(request["body"])
+    assert document["event"] == "alert.fired"
+    assert document["alert"] | {"triggered_at": None} == {
+        "id": alert["id"], "symbol": "SAP.DE", "kind": "stop_loss", "threshold": "50", "triggered_price": "49.5",
+        "triggered_at": None}
+    [item] = _history(client, user["headers"])
+    assert [(d["channel"], d["status"]) for d in item["deliveries"]] == [("webhook", "sent")]  # email is off
+    assert str(document["delivery_id"]) == request["headers"]["X-Tickerdesk-Delivery"]
+
+
+def test_an_ntfy_style_webhook_gets_plain_text(notify_app, webhook_receiver) -> None:
+    app = notify_app()
+    client = app.test_client()
+    user = register_api(client)
+    saved = _settings(client, user["headers"], channels=["webhook"],
+                      webhooks=[{"url": webhook_receiver.url, "format": "ntfy-text"}])
+    webhook_receiver.secret = saved["webhooks"][0]["secret"]
+    _alert(client, user["headers"], kind="take_profit", threshold="10")
+    fire(app, "SAP.DE", "12")
+    [request] = webhook_receiver.requests
+    assert request["signature_ok"]
+    assert request["headers"]["Content-Type"].startswith("text/plain")
+    assert request["body"] == b"SAP.DE take profit 10: price 12"
+    assert request["headers"]["Title"].startswith("Tickerdesk alert: SAP.DE take profit 10")
+
+
+def test_a_failing_webhook_is_retried_then_failed_visibly_and_can_be_retried(notify_app, webhook_receiver) -> None:
+    app = notify_app(DELIVERY_MAX_ATTEMPTS=3)
+    client = app.test_client()
+    user = register_api(client)
+    saved = _settings(client, user["headers"], channels=["webhook"], webhooks=[{"url": webhook_receiver.url}])
+    webhook_receiver.secret = saved["webhooks"][0]["secret"]
+    webhook_receiver.status = 500
+    _alert(client, user["headers"])
+    fire(app, "SAP.DE", "2")
+    assert len(webhook_receiver.requests) == 3 and all(r["signature_ok"] for r in webhook_receiver.requests)
+    [delivery] = _history(client, user["headers"])[0]["deliveries"]
+    assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == ("failed", 3, "HTTP 500 from the webhook")
+    assert webhook_receiver.secret not in json.dumps(delivery)
+    webhook_receiver.status = 204
+    response = client.post(f"/api/v1/alerts/deliveries/{delivery['id']}/retry", headers=user["headers"])
+    assert response.status_code == 202, response.get_json()
+    assert (response.get_json()["status"], response.get_json()["attempts"]) == ("sent", 1)
+    assert len(webhook_receiver.requests) == 4
+    again = client.post(f"/api/v1/alerts/deliveries/{delivery['id']}/retry", headers=user["headers"])
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "not_failed"
+    other = register_api(client)
+    assert client.post(f"/api/v1/alerts/deliveries/{delivery['id']}/retry",
+                       headers=other["headers"]).status_code == 404
+
+
+def test_an_alert_can_override_the_account_channels(notify_app, webhook_receiver) -> None:
+    app = notify_app()
+    client = app.test_client()
+    user = register_api(client)
+    saved = _settings(client, user["headers"], channels=["live", "email", "webhook"],
+                      webhooks=[{"url": webhook_receiver.url}])
+    webhook_receiver.secret = saved["webhooks"][0]["secret"]
+    quiet, loud = _alert(client, user["headers"]), _alert(client, user["headers"], symbol="ADS.DE")
+    path = f"/api/v1/alerts/{quiet['id']}/channels"
+    assert client.get(path, headers=user["headers"]).get_json() == {"email": None, "webhook": None}
+    response = client.put(path, json={"email": False, "webhook": None}, headers=user["headers"])
+    assert response.status_code == 200 and response.get_json() == {"email": False, "webhook": None}
+    other = register_api(client)
+    assert client.put(path, json={"email": True}, headers=other["headers"]).status_code == 404
+    fire(app, "SAP.DE", "5")
+    fire(app, "ADS.DE", "5")
+    channels = {item["alert_id"]: sorted(d["channel"] for d in item["deliveries"])
+                for item in _history(client, user["headers"])}
+    assert channels == {quiet["id"]: ["webhook"], loud["id"]: ["email", "webhook"]}
+
+
+def test_history_survives_rearm_and_deletion_and_pages(notify_app) -> None:
+    app = notify_app()
+    client = app.test_client()
+    user = register_api(client)
+    alert = _alert(client, user["headers"])
+    fire(app, "SAP.DE", "5")
+    assert client.post(f"/api/v1/alerts/{alert['id']}/rearm", headers=user["headers"]).status_code == 200
+    fire(app, "SAP.DE", "6")
+    assert client.delete(f"/api/v1/alerts/{alert['id']}", headers=user["headers"]).status_code == 204
+    first = client.get(HISTORY + "?limit=1", headers=user["headers"]).get_json()
+    assert [i["triggered_price"] for i in first["items"]] == ["6"] and first["next_before"]
+    second = client.get(f"{HISTORY}?limit=1&before={first['next_before']}", headers=user["headers"]).get_json()
+    assert [i["triggered_price"] for i in second["items"]] == ["5"] and second["next_before"] is None
+    assert all(i["alert_id"] is None for i in first["items"] + second["items"])
+    assert register_api(client)["headers"] and _history(client, register_api(client)["headers"]) == []
+    for bad in ("limit=0", "limit=201", "before=0", "limit=x"):
+        response = client.get(f"{HISTORY}?{bad}", headers=user["headers"])
+        assert response.status_code == 400 and "fields" in response.get_json()["error"]["details"], bad
