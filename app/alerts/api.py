@@ -5,6 +5,7 @@ from flask_jwt_extended import current_user, jwt_required
 from app.ops.apidoc import Blueprint
 
 from app.alerts import schemas, services
+from app.notify import on_fired
 
 bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1/alerts", description="Price alerts")
 
@@ -14,7 +15,7 @@ bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1/alerts", description=
 @bp.response(200, schemas.AlertSchema(many=True))
 def list_alerts():
     """Return the user's alerts, newest first (checked against current prices first)."""
-    services.check_user_alerts(current_user.id)
+    on_fired(services.check_user_alerts(current_user.id))
     return services.alerts(current_user.id)
 
 

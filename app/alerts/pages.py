@@ -6,15 +6,19 @@ from decimal import Decimal
 import structlog
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from marshmallow import ValidationError
 
 from app.alerts import services
 from app.extensions import socketio
 from app.live.streamer import NAMESPACE, user_room
+from app.models.notify import WEBHOOK_FORMATS
+from app.notify import on_fired, schemas as notify_schemas, services as notify_services, settings as notify_settings
 from app.ops.errors import APIError, validation_error
 from app.portfolio.amounts import AmountError, parse_amount
 
 log = structlog.get_logger(__name__)
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
+HISTORY_ROWS, OUTBOX_ROWS = 20, 10
 
 
 @bp.get("")
@@ -22,7 +26,17 @@ bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 def index():
     """List the user's alerts (checked against current prices first) with a form to add one."""
     flash_fired_alerts(current_user.id)
-    return render_template("alerts/index.html", alerts=services.alerts(current_user.id), kinds=services.KINDS)
+    return _render()
+
+
+def _render(status: int = 200, form_errors: list[str] | None = None, new_secrets: dict[int, str] | None = None):
+    user_id = current_user.id
+    return render_template(
+        "alerts/index.html", alerts=services.alerts(user_id), kinds=services.KINDS,
+        history=notify_services.history(user_id, HISTORY_ROWS)["items"],
+        outbox=notify_services.outbox(user_id, OUTBOX_ROWS)["items"],
+        notifications=notify_settings.describe(user_id, new_secrets), formats=WEBHOOK_FORMATS,
+        max_webhooks=notify_schemas.MAX_WEBHOOKS_DOCUMENTED, form_errors=form_errors or []), status
 
 
 def flash_fired_alerts(user_id: int) -> None:
@@ -38,6 +52,7 @@ def flash_fired_alerts(user_id: int) -> None:
               f"fired at {alert['triggered_price']}.", "alert")
     if fired:
         _push_live(user_id, fired)
+        on_fired(fired)
 
 
 def _push_live(user_id: int, fired: list[dict]) -> None:
@@ -86,6 +101,57 @@ def rearm(alert_id: int):
     except APIError as exc:
         flash(exc.message, "error")
     return redirect(url_for("alerts.index"))
+
+
+@bp.post("/notifications")
+@login_required
+def save_notifications():
+    """Save where fired alerts go; a new webhook secret is shown on this answer only (never stored in a cookie)."""
+    form = request.form
+    hooks = []
+    for index in range(notify_schemas.MAX_WEBHOOKS_DOCUMENTED):
+        url = (form.get(f"webhook_url_{index}") or "").strip()
+        if url:
+            hooks.append({"url": url, "format": form.get(f"webhook_format_{index}") or "json",
+                          "regenerate_secret": bool(form.get(f"webhook_regenerate_{index}"))}
+                         | ({"id": form.get(f"webhook_id_{index}")} if form.get(f"webhook_id_{index}") else {}))
+    body = {"channels": ["live"] + [name for name in ("email", "webhook") if form.get(f"channel_{name}")],
+            "email_address": (form.get("email_address") or "").strip() or None, "webhooks": hooks}
+    try:
+        result = notify_settings.replace(current_user.id, notify_schemas.NotificationSettingsSchema().load(body))
+    except ValidationError as exc:
+        return _render(400, _messages(exc.messages))
+    except APIError as exc:
+        return _render(400, _messages(exc.details.get("fields", {})) or [exc.message])
+    new_secrets = {hook["id"]: hook["secret"] for hook in result["webhooks"] if hook["secret"]}
+    if new_secrets:
+        return _render(200, new_secrets=new_secrets)
+    flash("Notification settings saved.", "success")
+    return redirect(url_for("alerts.index"))
+
+
+@bp.post("/deliveries/<int:delivery_id>/retry")
+@login_required
+def retry_delivery(delivery_id: int):
+    """Send a failed delivery again."""
+    try:
+        notify_services.retry(current_user.id, delivery_id)
+        flash("Sending again.", "success")
+    except APIError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("alerts.index"))
+
+
+def _messages(errors: dict, prefix: str = "") -> list[str]:
+    """Flatten marshmallow's nested error dict into readable lines ("webhooks 1 url: Must be ...")."""
+    lines: list[str] = []
+    for key, value in errors.items():
+        name = f"{prefix}{key}".replace("_", " ")
+        if isinstance(value, dict):
+            lines.extend(_messages(value, f"{prefix}{key} "))
+        else:
+            lines.append(f"{name}: {' '.join(str(v) for v in value)}")
+    return lines[:20]
 
 
 def _decimal(value: str | None, name: str) -> Decimal | None:
