@@ -78,10 +78,11 @@ def register_blueprints(app: Flask) -> None:
 
 def register_cli(app: Flask) -> None:
     """Add the `flask universe ...`, `flask users ...` and `flask scores ...` commands."""
-    from app import live
+    from app import jobs, live
     from app.cli import scores_cli, universe_cli, users_cli
 
     live.init_app(app)
+    jobs.init_app(app)
 
     app.cli.add_command(universe_cli)
     app.cli.add_command(users_cli)

@@ -112,6 +112,18 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "WTF_CSRF_ENABLED": True,
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        # Background jobs (Celery, app/jobs): see README "Background jobs".
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or env.get("REDIS_URL") or "filesystem://",
+        "JOBS_DIR": env.get("JOBS_DIR") or str(instance_dir / "celery"),  # the embedded broker, locks, beat
+        "JOBS_KEY_PREFIX": env.get("JOBS_KEY_PREFIX", "td:jobs:"),  # broker, RedBeat, locks, heartbeats
+        "JOBS_QUOTES_OPEN_S": _number(env, "JOBS_QUOTES_OPEN_S", 60.0, float),
+        "JOBS_QUOTES_CLOSED_S": _number(env, "JOBS_QUOTES_CLOSED_S", 900.0, float),
+        "JOBS_SCORES_OPEN_S": _number(env, "JOBS_SCORES_OPEN_S", 300.0, float),
+        "JOBS_SCORES_CLOSED_S": _number(env, "JOBS_SCORES_CLOSED_S", 3600.0, float),
+        "JOBS_HEARTBEAT_S": _number(env, "JOBS_HEARTBEAT_S", 15.0, float),
+        "JOBS_HEARTBEAT_STALE_S": _number(env, "JOBS_HEARTBEAT_STALE_S", 90.0, float),
+        "JOBS_SCHEDULE": _csv(env.get("JOBS_SCHEDULE", "heartbeat,quotes,scores")),
+        "JOBS_METRICS_PORT": _number(env, "JOBS_METRICS_PORT", 0, int),  # the worker's /metrics; 0: none
         # Alert delivery (app/notify, app/jobs/delivery.py): see README "Notifications".
         "SMTP_HOST": env.get("SMTP_HOST") or None,  # unset: emails go to the user's outbox (and the log)
         "SMTP_PORT": _number(env, "SMTP_PORT", 587, int),
@@ -141,6 +153,10 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     if cfg["LIVE_STREAMER"] not in ("web", "off"):
         raise ConfigError(f"LIVE_STREAMER must be 'web' (web processes may run the streamer) or 'off' "
                           f"(only `flask live stream` does), not {cfg['LIVE_STREAMER']!r}")
+    unknown_jobs = set(cfg["JOBS_SCHEDULE"]) - {"heartbeat", "quotes", "scores"}
+    if unknown_jobs:
+        raise ConfigError(f"JOBS_SCHEDULE names unknown jobs: {', '.join(sorted(unknown_jobs))} "
+                          "(known: heartbeat, quotes, scores)")
     cfg.update(overrides or {})
     return cfg
 

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from app.extensions import db, limiter
+from app.jobs import heartbeat as jobs_heartbeat
 from app.ops.redis import redis_client
 
 log = structlog.get_logger(__name__)
@@ -64,7 +65,14 @@ def ready():
         except Exception as exc:  # noqa: BLE001 - any Redis failure means "not ready"
             components["redis"] = {"status": "down", "error": type(exc).__name__}
     failing = [name for name, state in components.items() if state["status"] != "ok"]
+    # The pipeline's worker and scheduler (heartbeats): reported, but a web process serves without
+    # them, so they never make it unready -- "starting" before the first beat, "down" when stale.
+    pipeline = jobs_heartbeat.components(current_app)
+    components.update(pipeline)
     body = {"status": "ok" if not failing else "unavailable", "components": components}
     if failing:
         body["failing"] = failing
+    degraded = [name for name, state in pipeline.items() if state["status"] not in ("ok", "starting")]
+    if degraded:
+        body["degraded"] = degraded
     return jsonify(body), (503 if failing else 200)

@@ -1,0 +1,79 @@
+"""The pipeline: the Celery app, configured from the Flask config; every task runs in an app context.
+
+`init_app(flask_app)` (called by `create_app`) points `celery_app` at the broker -- Redis when
+`REDIS_URL` is set, else kombu's filesystem transport under JOBS_DIR -- and makes the app's
+Task class enter the Flask app context, so `@shared_task` tasks of the job modules
+(quotes, scores, heartbeat) can use the database, the cache and the market core.
+
+The worker: `celery -A wsgi:celery worker` (README "Background jobs").
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+__all__ = ["celery_app", "init_app"]
+# Task modules of app/jobs that other parts of the pipeline add (alert delivery), loaded by the worker.
+OPTIONAL_TASK_MODULES = ("app.jobs.delivery",)
+
+
+class FlaskTask(Task):
+    """A task that runs inside the Flask app context of the app that configured Celery."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        flask_app = self.app.flask_app  # set by init_app
+        with flask_app.app_context():
+            return super().__call__(*args, **kwargs)
+
+
+celery_app = Celery("tickerdesk", task_cls=FlaskTask, set_as_current=True)
+celery_app.flask_app = None
+
+
+def init_app(flask_app: Flask) -> None:
+    """Configure `celery_app` from the Flask config and bind its tasks to `flask_app`'s context."""
+    from app.jobs import metrics, schedule  # noqa: F401, PLC0415 - the job modules register their tasks
+
+    cfg = flask_app.config
+    celery_app.flask_app = flask_app
+    celery_app.conf.update(broker_settings(cfg))
+    celery_app.conf.update(
+        imports=[name for name in OPTIONAL_TASK_MODULES if importlib.util.find_spec(name) is not None],
+        task_ignore_result=True,  # no task returns anything anyone reads
+        result_backend=None,
+        task_acks_late=False,  # per task: only where redoing is safe (see each task)
+        worker_prefetch_multiplier=1,  # a long scores run must not hold quote runs back in its buffer
+        worker_hijack_root_logger=False,  # the app's structured logging stays in charge
+        broker_connection_retry_on_startup=True,
+        timezone="UTC",
+        beat_schedule=schedule.beat_schedule(cfg),
+        beat_schedule_filename=str(Path(cfg["JOBS_DIR"]) / "beat-schedule"),
+        redbeat_redis_url=cfg.get("REDIS_URL"),
+        redbeat_redis_options={},  # not the broker's transport options (its key prefix is not RedBeat's)
+        redbeat_key_prefix=f"{cfg['JOBS_KEY_PREFIX']}redbeat",
+        redbeat_lock_timeout=max(30, int(cfg["JOBS_HEARTBEAT_S"]) * 3),
+    )
+    celery_app.set_default()
+    flask_app.extensions["tickerdesk.celery"] = celery_app
+
+
+def broker_settings(cfg: Any) -> dict[str, Any]:
+    """Return the broker URL and transport options: Redis with a key prefix, or folders under JOBS_DIR."""
+    url = cfg["CELERY_BROKER_URL"]
+    if not url.startswith("filesystem:"):
+        return {"broker_url": url,
+                "broker_transport_options": {"global_keyprefix": cfg["JOBS_KEY_PREFIX"],
+                                             "visibility_timeout": 3600},
+                "broker_pool_limit": 4}
+    root = Path(cfg["JOBS_DIR"])
+    queue, control = root / "queue", root / "control"
+    for folder in (queue, control):
+        folder.mkdir(parents=True, exist_ok=True)
+    # One folder both ways: every process (web, worker, beat) writes and reads the same queue.
+    return {"broker_url": "filesystem://",
+            "broker_transport_options": {"data_folder_in": str(queue), "data_folder_out": str(queue),
+                                         "control_folder": str(control), "store_processed": False}}

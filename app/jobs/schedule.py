@@ -1,0 +1,27 @@
+"""The beat schedule: which job runs how often (intervals from the config).
+
+Each family's task decides per run what is due (open or closed exchanges), so the beat
+only needs the fast pace. JOBS_SCHEDULE names the families that are scheduled.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from app.jobs import heartbeat, quotes, scores
+
+TASKS = {
+    "heartbeat": (heartbeat.beat.name, "JOBS_HEARTBEAT_S"),
+    "quotes": (quotes.refresh.name, "JOBS_QUOTES_OPEN_S"),
+    "scores": (scores.refresh.name, "JOBS_SCORES_OPEN_S"),
+}
+
+
+def beat_schedule(cfg: Any) -> dict[str, dict[str, Any]]:
+    """Return Celery's `beat_schedule` for the families in JOBS_SCHEDULE."""
+    schedule = {}
+    for family in cfg["JOBS_SCHEDULE"]:
+        task, interval_key = TASKS[family]
+        every_s = float(cfg[interval_key])
+        # A run that could not start within its interval is dropped: the next one does the same work.
+        schedule[family] = {"task": task, "schedule": every_s, "options": {"expires": every_s}}
+    return schedule

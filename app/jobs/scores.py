@@ -1,0 +1,57 @@
+"""Scores job: recompute every index's growth scores, often while its exchange trades, hourly when not.
+
+Each run (every JOBS_SCORES_OPEN_S) goes through the indices and rescores those that are
+due: an index whose members' exchange is open when its last scoring is JOBS_SCORES_OPEN_S old,
+otherwise when it is JOBS_SCORES_CLOSED_S old. The scores land in the cache that the
+rankings, screener and stock pages read (`app.research.services.refresh_scores`).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from celery import shared_task
+from flask import current_app
+
+from app.jobs import state
+from app.jobs.markets import MarketHours
+from app.market.types import ProviderUnavailableError
+
+log = structlog.get_logger(__name__)
+SOFT_LIMIT_S, HARD_LIMIT_S = 600, 660
+SLACK = 0.9  # a run a little early (beat's pace, the run's own length) still counts as due
+
+
+@shared_task(name="jobs.scores.refresh", acks_late=True, soft_time_limit=SOFT_LIMIT_S, time_limit=HARD_LIMIT_S,
+             autoretry_for=(ProviderUnavailableError,), retry_backoff=5, retry_backoff_max=300,
+             retry_jitter=True, max_retries=3)
+def refresh() -> dict[str, Any]:
+    """Rescore the indices that are due; skip if a run is still going."""
+    with state.run_lock("scores", ttl_s=HARD_LIMIT_S) as got:
+        if not got:
+            log.info("jobs_scores_skipped", reason="a run is in progress")
+            return {"skipped": True}
+        return refresh_due()
+
+
+def refresh_due() -> dict[str, Any]:
+    """Rescore each index that is due; return `{index: seconds}` of those scored."""
+    from app.research import services  # noqa: PLC0415
+    from app.universe import INDEX_NAMES  # noqa: PLC0415
+
+    cfg = current_app.config
+    hours = MarketHours()
+    done: dict[str, float] = {}
+    for name in INDEX_NAMES:
+        universe = services.resolve_universe(index=name)
+        symbols = [m["symbol"] for m in services.members(universe)]
+        interval = float(cfg["JOBS_SCORES_OPEN_S"] if hours.any_open(symbols) else cfg["JOBS_SCORES_CLOSED_S"])
+        last = state.last(f"scores:{name}")
+        if last is not None and time.time() - last < interval * SLACK:
+            continue
+        (row,) = services.refresh_scores([universe])
+        state.mark(f"scores:{name}")
+        done[name] = row["seconds"]
+    log.info("jobs_scores_done", scored=len(done), seconds=round(sum(done.values()), 2))
+    return done
