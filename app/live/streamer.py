@@ -6,10 +6,13 @@ stream, takes or renews the streamer lock (redis-py's `Lock`, a key with a TTL; 
 Redis the one process always holds it) and runs one `tick`:
 
 * poll the core for the union of all subscribed symbols, plus the symbols connected users
-  hold or have active alerts on, in one batched call (`refresh_quotes`);
+  hold, in one batched call (`refresh_quotes`): the live view's fast poll, which also keeps
+  those quotes fresh in the cache so the quotes job (app/jobs/quotes.py) does not fetch them again;
 * emit `quote` to a symbol's room only when its price changed;
-* fire alerts through the portfolio issue's `alerts.services.evaluate` and emit `alert` to
-  the owner's room;
+* emit `alert` to the owner's room for every alert fired since the last tick (whoever fired
+  it: the quotes job, a page load): `Alert.triggered_at` past a watermark that starts when
+  this process takes the lock. Alerts are evaluated in one place, `alerts.services.evaluate`,
+  never here;
 * emit `portfolio` (value and day change) to each connected user holding a changed symbol;
 * emit `market_status` when one of the relevant exchanges opens or closes (trading
   calendars from `exchange_calendars`).
@@ -40,10 +43,12 @@ from app.cache import get_cache
 from app.extensions import db, socketio
 from app.live.registry import Registry
 from app.models import Alert, Transaction, User
+from app.models.types import utcnow
 from app.ops import metrics
 
 log = structlog.get_logger(__name__)
 NAMESPACE = "/live"
+ALERTS_PER_TICK = 500  # a backlog drains over a few ticks instead of one huge one
 
 # The universe's exchange names -> ISO 10383 codes of exchange_calendars.
 CALENDARS = {
@@ -90,6 +95,7 @@ class Streamer:
         self.last_prices: dict[str, float] = {}
         self.market: dict[str, bool] = {}
         self.ticks = 0
+        self.fired_since = utcnow()  # the alert watermark; reset when this process takes the lock
 
     def tick(self) -> float:
         """Poll, emit what changed, and return the seconds until the next tick."""
@@ -98,10 +104,11 @@ class Streamer:
         with self.app.app_context():
             users = self.registry.all_users()
             held = _held_symbols(users)
-            watched = self.registry.all_symbols() | set().union(*held.values()) | _alert_symbols(users)
+            watched = self.registry.all_symbols() | set().union(*held.values())
             any_open = self._market_status(watched)
             if watched:
                 self._prices(sorted(watched), held)
+            self._fired_alerts()
             self.ticks += 1
             metrics.sync_cache(get_cache().counters())
         metrics.STREAMER_TICKS.inc()
@@ -111,8 +118,21 @@ class Streamer:
         demo_open = bool(cfg.get("DEMO_ALWAYS_OPEN")) and providers[:1] == ["demo"]
         return float(cfg["LIVE_TICK_OPEN_S"] if any_open or demo_open else cfg["LIVE_TICK_CLOSED_S"])
 
+    def _fired_alerts(self) -> None:
+        """Emit `alert` to each owner for the alerts fired since the watermark, and move it on."""
+        try:
+            rows = list(db.session.scalars(select(Alert).where(Alert.triggered_at > self.fired_since)
+                                           .order_by(Alert.triggered_at).limit(ALERTS_PER_TICK)))
+        except Exception:  # noqa: BLE001 - the database away for a tick: catch up on the next one
+            log.exception("live_alerts_failed")
+            db.session.rollback()
+            return
+        for alert in rows:
+            socketio.emit("alert", alert_event(alert), to=user_room(alert.user_id), namespace=NAMESPACE)
+            metrics.STREAMER_EMITS.labels("alert").inc()
+            self.fired_since = max(self.fired_since, alert.triggered_at)
+
     def _prices(self, symbols: list[str], held: dict[int, set[str]]) -> None:
-        from app.alerts import services as alert_services  # noqa: PLC0415 - import cycle
         from app.market.service import refresh_quotes  # noqa: PLC0415
 
         batch = refresh_quotes(symbols)
@@ -131,15 +151,6 @@ class Streamer:
             # An emit only queues the packet for each connection's writer; yield so they send it now,
             # not after the alert and portfolio queries below (which would hold up every quote).
             socketio.sleep(0)
-        try:
-            fired_alerts = alert_services.evaluate({s: q["price"] for s, q in changed.items()})
-        except Exception:  # noqa: BLE001 - alerts failing must not stop the portfolios below
-            log.exception("live_alerts_failed")
-            db.session.rollback()
-            fired_alerts = []
-        for fired in fired_alerts:
-            socketio.emit("alert", fired, to=user_room(fired["user_id"]), namespace=NAMESPACE)
-            metrics.STREAMER_EMITS.labels("alert").inc()
         for user_id, symbols in held.items():
             if symbols & changed.keys():
                 try:
@@ -194,6 +205,13 @@ def portfolio_summary(user_id: int) -> dict[str, Any] | None:
             "ts": datetime.now(timezone.utc).isoformat()}
 
 
+def alert_event(alert: Alert) -> dict[str, Any]:
+    """Return the `alert` event of a fired alert (the fields `evaluate` reports for a fire)."""
+    return {"id": alert.id, "user_id": alert.user_id, "symbol": alert.symbol, "kind": alert.kind,
+            "threshold": str(alert.threshold), "triggered_price": str(alert.triggered_price),
+            "triggered_at": alert.triggered_at.isoformat()}
+
+
 def _num(value: Decimal | float | None) -> float | None:
     return None if value is None else round(float(value), 2)
 
@@ -207,13 +225,6 @@ def _held_symbols(users: set[int]) -> dict[int, set[str]]:
     for user_id, symbol in rows:
         held.setdefault(user_id, set()).add(symbol)
     return held
-
-
-def _alert_symbols(users: set[int]) -> set[str]:
-    if not users:
-        return set()
-    return set(db.session.scalars(select(Alert.symbol).where(Alert.user_id.in_(users), Alert.active.is_(True))
-                                  .distinct()))
 
 
 @contextmanager
@@ -272,6 +283,7 @@ class LiveLoop:
             else:
                 self.holding = bool(self.lock.acquire(blocking=False))
                 if self.holding:
+                    self.streamer.fired_since = utcnow()  # alerts fired before: the previous holder's
                     log.info("live_streamer_lock_taken", process=self.registry.proc_id)
         except LockError:
             log.warning("live_streamer_lock_lost", process=self.registry.proc_id)

@@ -95,10 +95,12 @@ def test_a_client_on_one_process_gets_what_the_streamer_in_another_emits(cluster
     assert quote["symbol"] == MOVER
     assert streaming.holds_lock() and not quiet.holds_lock()
 
-    # An alert of this user fires in the streaming process and reaches the client on the quiet one.
+    # An alert of this user fires (here on a page load of the quiet process; the quotes job fires it the
+    # same way) and the streaming process emits it to the client on the quiet one.
     created = requests.post(f"{quiet.url}/api/v1/alerts", headers=user["headers"], timeout=10,
                             json={"symbol": MOVER, "kind": "above", "threshold": "0.01"})
     assert created.status_code == 201, created.text
+    requests.get(f"{quiet.url}/api/v1/alerts", headers=user["headers"], timeout=10).raise_for_status()
     alert = client.wait_for("alert", 15)
     assert alert["id"] == created.json()["id"] and alert["symbol"] == MOVER
     stored = requests.get(f"{quiet.url}/api/v1/alerts", headers=user["headers"], timeout=10).json()
@@ -142,6 +144,7 @@ def test_portfolio_and_alert_events_go_to_their_user_only(cluster, listeners) ->
         assert listener.call("subscribe", {"symbols": MOVERS})["subscribed"] == sorted(MOVERS)
     requests.post(f"{server.url}/api/v1/alerts", headers=owner["headers"], timeout=10,
                   json={"symbol": MOVER, "kind": "above", "threshold": "0.01"}).raise_for_status()
+    requests.get(f"{server.url}/api/v1/alerts", headers=owner["headers"], timeout=10).raise_for_status()  # fires it
 
     portfolio = mine.wait_for("portfolio", 15)
     assert portfolio["base_currency"] == "EUR" and set(portfolio["holdings"]) == {MOVER}
