@@ -30,7 +30,13 @@ migrate: install
 seed: migrate
 	$(FLASK) universe seed
 
+# The web server and, next to it, the Celery worker with its embedded beat (README "Background jobs");
+# the trap stops the worker (SIGTERM: warm shutdown, beat included) whenever `flask run` ends.
+WORKER := $(BIN)/celery -A wsgi:celery worker -B --pool threads --concurrency 2 --loglevel INFO
+
 run: seed
+	@$(WORKER) & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: install-test

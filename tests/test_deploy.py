@@ -32,6 +32,11 @@ def _services(kind: str) -> list[dict]:
     return [s for s in BLUEPRINT["services"] if s["type"] == kind]
 
 
+def _worker(name: str) -> dict:
+    (service,) = [s for s in _services("worker") if s["name"] == name]
+    return service
+
+
 def _variables_the_app_reads() -> set[str]:
     names: set[str] = set()
     for path in [*ROOT.joinpath("app").rglob("*.py"), ROOT / "gunicorn.conf.py", ROOT / "wsgi.py"]:
@@ -46,14 +51,20 @@ def _flask(*args: str, env: dict[str, str] | None = None, timeout: float = 120) 
 
 
 def test_the_blueprint_has_the_services_the_app_needs() -> None:
-    (web,), (worker,), (keyvalue,) = _services("web"), _services("worker"), _services("keyvalue")
+    (web,), (keyvalue,) = _services("web"), _services("keyvalue")
+    worker, jobs = _worker("tickerdesk-streamer"), _worker("tickerdesk-jobs")
     (database,) = BLUEPRINT["databases"]
-    assert web["runtime"] == worker["runtime"] == "python"
+    assert web["runtime"] == worker["runtime"] == jobs["runtime"] == "python"
     assert web["healthCheckPath"] == "/health"
     assert "gunicorn --config gunicorn.conf.py wsgi:app" == web["startCommand"]
     assert web["preDeployCommand"].startswith("flask --app wsgi db upgrade")
-    assert worker["startCommand"] == "flask --app wsgi live stream"
-    for service in (web, worker):
+    assert worker["startCommand"] == "flask --app wsgi live stream"  # the one live streamer
+    # The Celery worker with its scheduler: RedBeat's lock in Redis keeps one beat cluster-wide.
+    assert shlex.split(jobs["startCommand"])[:4] == ["celery", "-A", "wsgi:celery", "worker"]
+    assert "redbeat.RedBeatScheduler" in jobs["startCommand"]
+    jobs_env = {e["key"]: e for e in jobs["envVars"]}
+    assert jobs_env["SECRET_KEY"]["fromService"] == {"type": "web", "name": web["name"], "envVarKey": "SECRET_KEY"}
+    for service in (web, worker, jobs):
         env = {e["key"]: e for e in service["envVars"]}
         assert env["DATABASE_URL"]["fromDatabase"] == {"name": database["name"], "property": "connectionString"}
         assert env["REDIS_URL"]["fromService"] == {"type": "keyvalue", "name": keyvalue["name"],
@@ -77,8 +88,8 @@ def test_every_variable_the_blueprint_sets_is_read_by_the_app() -> None:
 
 
 def test_every_command_the_blueprint_names_exists() -> None:
-    (web,), (worker,) = _services("web"), _services("worker")
-    for service in (web, worker):
+    (web,), worker, jobs = _services("web"), _worker("tickerdesk-streamer"), _worker("tickerdesk-jobs")
+    for service in (web, worker, jobs):
         assert shlex.split(service["buildCommand"]) == ["pip", "install", "."]
         assert (ROOT / "pyproject.toml").exists()
     commands = [c.strip() for c in web["preDeployCommand"].split("&&")] + [worker["startCommand"]]
@@ -87,6 +98,10 @@ def test_every_command_the_blueprint_names_exists() -> None:
         assert argv[:3] == ["flask", "--app", "wsgi"], command
         result = _flask(*argv[1:], "--help", env={**os.environ, "SECRET_KEY": "x" * 40})
         assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
+    celery = Path(sys.executable).with_name("celery")
+    result = subprocess.run([str(celery), *shlex.split(jobs["startCommand"])[1:], "--help"], cwd=ROOT,
+                            env={**os.environ, "SECRET_KEY": "x" * 40}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--scheduler" in result.stdout, f"{jobs['startCommand']}: {result.stderr[-2000:]}"
     start = shlex.split(web["startCommand"])
     assert (ROOT / start[start.index("--config") + 1]).exists()
     module, attr = start[-1].split(":")

@@ -48,6 +48,7 @@ def init_app(flask_app: Flask) -> None:
         task_acks_late=False,  # per task: only where redoing is safe (see each task)
         worker_prefetch_multiplier=1,  # a long scores run must not hold quote runs back in its buffer
         worker_hijack_root_logger=False,  # the app's structured logging stays in charge
+        worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
         timezone="UTC",
         beat_schedule=schedule.beat_schedule(cfg),
