@@ -1,7 +1,9 @@
 """Request and response schemas of the notification settings and the alert history."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from app.auth.schemas import NormalizedEmail
 from app.models.notify import DELIVERY_STATUSES, WEBHOOK_FORMATS
@@ -26,6 +28,32 @@ class WebhookSchema(Schema):
     created_at = fields.DateTime(dump_only=True)
 
 
+class WebhookField(fields.Field):
+    """One webhook, checked by WebhookSchema and documented inline (a nested $ref in a request body
+    is bundled by OpenAPI tools into forms that not every client resolves)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        properties = {"id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1, "nullable": True},
+                      "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": MAX_URL_LENGTH,
+                              "description": "http(s) without user or password; production: https to a "
+                                             "public address only"},
+                      "format": {"type": "string", "enum": list(WEBHOOK_FORMATS), "default": "json"},
+                      "regenerate_secret": {"type": "boolean", "default": False, "writeOnly": True},
+                      "secret": {"type": "string", "nullable": True, "readOnly": True},
+                      "created_at": {"type": "string", "format": "date-time", "readOnly": True}}
+        metadata = {"type": "object", "properties": properties, "required": ["url"],
+                    "additionalProperties": False, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return WebhookSchema().dump(value)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValidationError("Must be an object.")
+        return WebhookSchema().load(value)
+
+
 class NotificationSettingsSchema(Schema):
     """Where fired alerts go by default: live always, email and webhooks when chosen."""
 
@@ -35,7 +63,7 @@ class NotificationSettingsSchema(Schema):
     email_address = NormalizedEmail(load_default=None, allow_none=True, validate=validate.Length(max=254),
                                     metadata={"description": "null: the account's email", "format": "email"})
     effective_email = fields.String(dump_only=True, metadata={"description": "where emails go"})
-    webhooks = fields.List(fields.Nested(WebhookSchema), load_default=list,
+    webhooks = fields.List(WebhookField(), load_default=list,
                            validate=validate.Length(max=MAX_WEBHOOKS_DOCUMENTED))
     smtp_configured = fields.Boolean(dump_only=True, metadata={
         "description": "false: emails land in the outbox (GET /api/v1/alerts/outbox)"})
