@@ -45,8 +45,7 @@ def refresh_due() -> dict[str, Any]:
     done: dict[str, float] = {}
     for name in INDEX_NAMES:
         universe = services.resolve_universe(index=name)
-        symbols = [m["symbol"] for m in services.members(universe)]
-        interval = float(cfg["JOBS_SCORES_OPEN_S"] if hours.any_open(symbols) else cfg["JOBS_SCORES_CLOSED_S"])
+        interval = float(cfg["JOBS_SCORES_OPEN_S"] if index_open(universe, hours) else cfg["JOBS_SCORES_CLOSED_S"])
         last = state.last(f"scores:{name}")
         if last is not None and time.time() - last < interval * SLACK:
             continue
@@ -55,3 +54,10 @@ def refresh_due() -> dict[str, Any]:
         done[name] = row["seconds"]
     log.info("jobs_scores_done", scored=len(done), seconds=round(sum(done.values()), 2))
     return done
+
+
+def index_open(universe: Any, hours: MarketHours) -> bool:
+    """Return whether the exchange of any member of the index trades now."""
+    from app.research import services  # noqa: PLC0415
+
+    return hours.any_open(m["symbol"] for m in services.members(universe))
