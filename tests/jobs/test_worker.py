@@ -17,12 +17,13 @@ REDBEAT = ("-B", "--scheduler", "redbeat.RedBeatScheduler")
 
 
 @pytest.mark.redis
-def test_an_alert_fires_for_a_user_with_no_connection(jobs_app, workers) -> None:
+@pytest.mark.parametrize("pool", ["threads", "prefork"])  # prefork as on Render: a forked child runs the task
+def test_an_alert_fires_for_a_user_with_no_connection(jobs_app, workers, pool) -> None:
     app = jobs_app()
     user = register_api(app.test_client())  # never opens a socket
     alert_id = alert_near_price(app, user["headers"])
     group = workers(app, redis=True)
-    group.start(*THREADS, *REDBEAT)
+    group.start("--pool", pool, "--concurrency", "2", "--loglevel", "INFO", *REDBEAT)
     fired = wait_fired(app, [alert_id], timeout=40)
     assert fired[alert_id] is not None
 
