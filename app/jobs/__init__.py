@@ -39,6 +39,8 @@ def init_app(flask_app: Flask) -> None:
     from app.jobs import metrics, schedule  # noqa: F401, PLC0415 - the job modules register their tasks
 
     cfg = flask_app.config
+    if celery_app.flask_app is not None and celery_app.flask_app is not flask_app:
+        _drop_broker_connections()  # a second app in one process (tests): send to its broker, not the first's
     celery_app.flask_app = flask_app
     celery_app.conf.update(broker_settings(cfg))
     celery_app.conf.update(
@@ -78,3 +80,14 @@ def broker_settings(cfg: Any) -> dict[str, Any]:
     return {"broker_url": "filesystem://",
             "broker_transport_options": {"data_folder_in": str(queue), "data_folder_out": str(queue),
                                          "control_folder": str(control), "store_processed": False}}
+
+
+def _drop_broker_connections() -> None:
+    # Celery keeps the connection and producer pools it made for the first broker URL; drop them
+    # (as Celery does after a fork) so the next send connects with the new settings.
+    pool, celery_app._pool = celery_app._pool, None
+    if pool is not None:
+        pool.force_close_all()
+    amqp = celery_app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None

@@ -94,7 +94,8 @@ def jobs_app(make_app: Callable[..., Flask], tmp_path: Path) -> Callable[..., Fl
     """Build an in-process app on a fresh database copy with this test's JOBS_DIR and key prefix."""
 
     def factory(**overrides: Any) -> Flask:
-        return make_app(JOBS_DIR=str(tmp_path / "jobs"), JOBS_KEY_PREFIX=f"{_namespace['redis']}jobs:", **overrides)
+        settings = {"JOBS_DIR": str(tmp_path / "jobs"), "JOBS_KEY_PREFIX": f"{_namespace['redis']}jobs:", **overrides}
+        return make_app(**settings)
 
     return factory
 
