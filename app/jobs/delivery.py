@@ -1,9 +1,10 @@
 """Delivery tasks: send one recorded delivery (email or webhook), retried with backoff.
 
-A task only sends a delivery that is still pending, and claims each attempt with a
-conditional UPDATE, so two workers given the same delivery never both send it; a
-worker killed mid-send leaves the message unacknowledged (acks_late) and another
-worker takes the next attempt.
+A task only sends a delivery that is still pending, under a per-delivery run lock
+(Redis SET NX PX, or a file lock on the embedded broker), so two workers given the same
+delivery never both send it; each attempt is also claimed with a conditional UPDATE of
+its count. A worker killed mid-task leaves the message unacknowledged (acks_late), and on
+Redis another worker takes it after the visibility timeout.
 """
 from __future__ import annotations
 
@@ -13,18 +14,27 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from app.extensions import db
+from app.jobs.state import run_lock
 from app.models.notify import AlertFire, Delivery, Webhook
 from app.models.types import utcnow
 from app.notify import channels
 
 log = structlog.get_logger(__name__)
 SWEEP_BATCH = 500
+LOCK_TTL_S = 120  # longer than the task's time limit
 
 
 @shared_task(bind=True, name="delivery.send", acks_late=True, ignore_result=True,
              soft_time_limit=60, time_limit=90, max_retries=None)
 def send_delivery(self, delivery_id: int) -> str:
     """Send one pending delivery; on a passing failure retry with exponential backoff, up to the limit."""
+    with run_lock(f"delivery-{delivery_id}", LOCK_TTL_S) as got:
+        if not got:
+            return "busy"  # another worker is sending it right now
+        return _attempt(self, delivery_id)
+
+
+def _attempt(task, delivery_id: int) -> str:
     delivery = db.session.get(Delivery, delivery_id)
     if delivery is None or delivery.status != "pending":
         return "skipped"
@@ -49,7 +59,7 @@ def send_delivery(self, delivery_id: int) -> str:
         countdown = cfg["DELIVERY_RETRY_BASE_S"] * 2 ** (delivery.attempts - 1)
         log.info("delivery_retry", delivery_id=delivery.id, channel=delivery.channel, attempts=delivery.attempts,
                  countdown_s=countdown)
-        raise self.retry(countdown=countdown)
+        raise task.retry(countdown=countdown)
     return _finish(delivery, "sent", None)
 
 

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -56,12 +57,14 @@ class WebhookReceiver:
     def __init__(self) -> None:
         self.secret = ""
         self.status = 200
+        self.delay_s = 0.0
         self.requests: list[dict[str, Any]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                time.sleep(receiver.delay_s)
                 timestamp = self.headers.get("X-Tickerdesk-Timestamp", "")
                 expected = "sha256=" + hmac.new(receiver.secret.encode(), timestamp.encode() + b"." + body,
                                                 hashlib.sha256).hexdigest()
