@@ -187,3 +187,25 @@ def test_history_survives_rearm_and_deletion_and_pages(notify_app) -> None:
     for bad in ("limit=0", "limit=201", "before=0", "limit=x"):
         response = client.get(f"{HISTORY}?{bad}", headers=user["headers"])
         assert response.status_code == 400 and "fields" in response.get_json()["error"]["details"], bad
+
+
+def test_erasing_the_account_erases_its_notifications(notify_app, webhook_receiver) -> None:
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models import AlertChannels, AlertFire, Delivery, NotificationSettings, Webhook
+    from tests.conftest import PASSWORD
+
+    app = notify_app()
+    client = app.test_client()
+    user = register_api(client)
+    webhook_receiver.secret = _settings(client, user["headers"], channels=["email", "webhook"],
+                                        webhooks=[{"url": webhook_receiver.url}])["webhooks"][0]["secret"]
+    alert = _alert(client, user["headers"])
+    client.put(f"/api/v1/alerts/{alert['id']}/channels", json={"email": True}, headers=user["headers"])
+    fire(app, "SAP.DE", "5")
+    response = client.delete("/api/v1/me", json={"password": PASSWORD}, headers=user["headers"])
+    assert response.status_code == 204, response.get_json()
+    with app.app_context():
+        for model in (NotificationSettings, Webhook, AlertChannels, AlertFire, Delivery):
+            assert db.session.scalar(select(func.count()).select_from(model)) == 0, model.__name__
