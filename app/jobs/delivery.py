@@ -11,6 +11,7 @@ from __future__ import annotations
 import structlog
 from celery import shared_task
 from flask import current_app
+from prometheus_client import Counter
 from sqlalchemy import select, update
 
 from app.extensions import db
@@ -22,6 +23,10 @@ from app.notify import channels
 log = structlog.get_logger(__name__)
 SWEEP_BATCH = 500
 LOCK_TTL_S = 120  # longer than the task's time limit
+DELIVERIES = Counter("tickerdesk_deliveries_total", "Alert deliveries that ended, by channel and status",
+                     ["channel", "status"])
+DELIVERY_FAILURES = Counter("tickerdesk_delivery_attempt_failures_total",
+                            "Failed delivery attempts (retried or not), by channel", ["channel"])
 
 
 @shared_task(bind=True, name="delivery.send", acks_late=True, ignore_result=True,
@@ -50,8 +55,10 @@ def _attempt(task, delivery_id: int) -> str:
     try:
         _send(delivery, cfg)
     except channels.PermanentDeliveryError as exc:
+        DELIVERY_FAILURES.labels(delivery.channel).inc()
         return _finish(delivery, "failed", str(exc))
     except channels.DeliveryError as exc:
+        DELIVERY_FAILURES.labels(delivery.channel).inc()
         if delivery.attempts >= cfg["DELIVERY_MAX_ATTEMPTS"]:
             return _finish(delivery, "failed", str(exc))
         delivery.last_error = str(exc)[:channels.MAX_ERROR_LENGTH]
@@ -101,6 +108,7 @@ def _finish(delivery: Delivery, status: str, error: str | None) -> str:
     if status == "sent":
         delivery.sent_at = utcnow()
     db.session.commit()
+    DELIVERIES.labels(delivery.channel, status).inc()
     log.info("delivery_" + status, delivery_id=delivery.id, channel=delivery.channel, attempts=delivery.attempts,
              error=delivery.last_error)
     return status

@@ -124,6 +124,13 @@ def test_an_ntfy_style_webhook_gets_plain_text(notify_app, webhook_receiver) -> 
 
 
 def test_a_failing_webhook_is_retried_then_failed_visibly_and_can_be_retried(notify_app, webhook_receiver) -> None:
+    from prometheus_client import REGISTRY
+
+    def metric(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    failed_before = metric("tickerdesk_deliveries_total", channel="webhook", status="failed")
+    attempts_before = metric("tickerdesk_delivery_attempt_failures_total", channel="webhook")
     app = notify_app(DELIVERY_MAX_ATTEMPTS=3)
     client = app.test_client()
     user = register_api(client)
@@ -136,6 +143,8 @@ def test_a_failing_webhook_is_retried_then_failed_visibly_and_can_be_retried(not
     [delivery] = _history(client, user["headers"])[0]["deliveries"]
     assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == ("failed", 3, "HTTP 500 from the webhook")
     assert webhook_receiver.secret not in json.dumps(delivery)
+    assert metric("tickerdesk_deliveries_total", channel="webhook", status="failed") == failed_before + 1
+    assert metric("tickerdesk_delivery_attempt_failures_total", channel="webhook") == attempts_before + 3
     webhook_receiver.status = 204
     response = client.post(f"/api/v1/alerts/deliveries/{delivery['id']}/retry", headers=user["headers"])
     assert response.status_code == 202, response.get_json()
