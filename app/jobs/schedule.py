@@ -9,6 +9,7 @@ from typing import Any
 
 from app.jobs import heartbeat, quotes, scores
 
+MIN_EXPIRES_S = 10.0  # the filesystem broker is polled once a second: a short interval must not expire in the queue
 TASKS = {
     "heartbeat": (heartbeat.beat.name, "JOBS_HEARTBEAT_S"),
     "quotes": (quotes.refresh.name, "JOBS_QUOTES_OPEN_S"),
@@ -23,5 +24,5 @@ def beat_schedule(cfg: Any) -> dict[str, dict[str, Any]]:
         task, interval_key = TASKS[family]
         every_s = float(cfg[interval_key])
         # A run that could not start within its interval is dropped: the next one does the same work.
-        schedule[family] = {"task": task, "schedule": every_s, "options": {"expires": every_s}}
+        schedule[family] = {"task": task, "schedule": every_s, "options": {"expires": max(every_s, MIN_EXPIRES_S)}}
     return schedule

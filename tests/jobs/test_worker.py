@@ -4,12 +4,16 @@ beats, one schedules."""
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import register_api
-from tests.jobs.conftest import alert_near_price, wait_fired
+from tests.jobs.conftest import ROOT, alert_near_price, wait_fired
 
 pytestmark = pytest.mark.slow
 THREADS = ("--pool", "threads", "--concurrency", "2", "--loglevel", "INFO")
@@ -65,6 +69,12 @@ def test_the_embedded_default_started_like_make_run_fires_an_alert(jobs_app, wor
     user = register_api(app.test_client())
     alert_id = alert_near_price(app, user["headers"])
     group = workers(app, redis=False)
-    worker = group.start("-B", *THREADS)  # the Makefile's WORKER command
+    node = f"embedded@{socket.gethostname()}"
+    worker = group.start("-B", *THREADS, "-n", node)  # the Makefile's WORKER command (named, to ping it)
     wait_fired(app, [alert_id], timeout=40)
     worker.wait_for("jobs.heartbeat", 10)
+    # Remote control over the filesystem transport (its fanout exchange): the worker answers a ping.
+    celery = Path(sys.executable).with_name("celery")
+    ping = subprocess.run([str(celery), "-A", "wsgi:celery", "inspect", "ping", "-d", node, "--timeout", "10"], cwd=str(ROOT),
+                          env=group.env, capture_output=True, text=True, timeout=60)
+    assert ping.returncode == 0 and "pong" in ping.stdout and "1 node online" in ping.stdout, ping.stdout + ping.stderr
