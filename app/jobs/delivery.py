@@ -8,6 +8,8 @@ Redis another worker takes it after the visibility timeout.
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 import structlog
 from celery import shared_task
 from flask import current_app
@@ -16,12 +18,14 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.jobs.state import run_lock
+from app.models import Alert
 from app.models.notify import AlertFire, Delivery, Webhook
 from app.models.types import utcnow
-from app.notify import channels
+from app.notify import channels, services
 
 log = structlog.get_logger(__name__)
 SWEEP_BATCH = 500
+SWEEP_WINDOW = timedelta(days=1)
 LOCK_TTL_S = 120  # longer than the task's time limit
 DELIVERIES = Counter("tickerdesk_deliveries_total", "Alert deliveries that ended, by channel and status",
                      ["channel", "status"])
@@ -72,12 +76,23 @@ def _attempt(task, delivery_id: int) -> str:
 
 @shared_task(name="delivery.sweep", ignore_result=True, soft_time_limit=60, time_limit=90)
 def sweep_pending() -> int:
-    """Re-enqueue deliveries left pending and never attempted (the broker was down when they were recorded)."""
+    """Record fires that never reached delivery (a crash between evaluate and on_fired), then re-enqueue
+    deliveries left pending and never tried (the broker was down when they were recorded)."""
+    services.record_fires(unrecorded_fires())
     ids = list(db.session.scalars(select(Delivery.id).where(Delivery.status == "pending", Delivery.attempts == 0)
                                   .order_by(Delivery.id).limit(SWEEP_BATCH)))
-    for delivery_id in ids:
-        send_delivery.delay(delivery_id)
+    services.enqueue(ids)
     return len(ids)
+
+
+def unrecorded_fires() -> list[dict]:
+    """Return the alerts fired in the last day that have no recorded fire, as evaluate() reports them."""
+    recorded = select(AlertFire.id).where(AlertFire.alert_id == Alert.id, AlertFire.triggered_at == Alert.triggered_at)
+    rows = db.session.scalars(select(Alert).where(Alert.active.is_(False), Alert.triggered_at.is_not(None),
+                                                  Alert.triggered_at > utcnow() - SWEEP_WINDOW, ~recorded.exists())
+                              .order_by(Alert.id).limit(SWEEP_BATCH))
+    return [{"id": a.id, "user_id": a.user_id, "symbol": a.symbol, "kind": a.kind, "threshold": str(a.threshold),
+             "triggered_price": str(a.triggered_price), "triggered_at": a.triggered_at.isoformat()} for a in rows]
 
 
 def _send(delivery: Delivery, cfg) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import register_api
 from tests.notify.conftest import fire
 
@@ -218,3 +220,27 @@ def test_erasing_the_account_erases_its_notifications(notify_app, webhook_receiv
     with app.app_context():
         for model in (NotificationSettings, Webhook, AlertChannels, AlertFire, Delivery):
             assert db.session.scalar(select(func.count()).select_from(model)) == 0, model.__name__
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_sweep_delivers_fires_that_never_reached_on_fired(notify_app, request, database) -> None:
+    from app.alerts.services import evaluate
+    from app.jobs.delivery import sweep_pending
+    from app.notify import services
+
+    app = notify_app() if database == "sqlite" else notify_app(database_url=request.getfixturevalue("pg_url"))
+    client = app.test_client()
+    user = register_api(client)
+    lost, stuck = _alert(client, user["headers"]), _alert(client, user["headers"], symbol="ADS.DE")
+    with app.app_context():
+        evaluate({"SAP.DE": "5"})  # the process died before on_fired
+        services.record_fires(evaluate({"ADS.DE": "5"}))  # recorded, but the broker was down: never enqueued
+    assert {i["alert_id"]: [d["status"] for d in i["deliveries"]] for i in _history(client, user["headers"])} == {
+        stuck["id"]: ["pending"]}
+    with app.app_context():  # (the PostgreSQL database is shared: other tests' rows may be swept too)
+        assert sweep_pending.run() >= 2
+        sweep_pending.run()  # nothing twice
+    history = {i["alert_id"]: [(d["channel"], d["status"]) for d in i["deliveries"]]
+               for i in _history(client, user["headers"])}
+    assert history == {lost["id"]: [("email", "sent")], stuck["id"]: [("email", "sent")]}
+    assert len(client.get("/api/v1/alerts/outbox", headers=user["headers"]).get_json()["items"]) == 2
