@@ -113,3 +113,27 @@ def test_ready_reports_the_pipeline_starting_then_ok_then_down_and_stays_200(job
     assert response.status_code == 200 and body["status"] == "ok"
     assert body["components"]["worker"]["status"] == "ok"
     assert body["components"]["scheduler"]["status"] == "down" and body["degraded"] == ["scheduler"]
+
+
+def test_provider_outages_are_retried_with_backoff_then_fail(jobs_app, monkeypatch) -> None:
+    from prometheus_client import REGISTRY
+
+    from app.jobs import celery_app
+    from app.market import service
+
+    app = jobs_app()
+    user = register_api(app.test_client())
+    with app.app_context():
+        db.session.add(Alert(user_id=user["id"], symbol="SAP.DE", kind="above", threshold=Decimal("1")))
+        db.session.commit()
+    calls: list[list[str]] = []
+    monkeypatch.setattr(service, "refresh_quotes", lambda symbols: calls.append(list(symbols)) or service.QuoteBatch(
+        quotes={}, errors={s: {"code": "provider_unavailable", "message": "down"} for s in symbols}))
+    assert quotes.refresh.retry_backoff and quotes.refresh.max_retries == 3
+    celery_app.flask_app = app
+    name = quotes.refresh.name
+    retries = REGISTRY.get_sample_value("tickerdesk_task_retries_total", {"task": name}) or 0.0
+    result = quotes.refresh.apply()  # eager: the retries run at once, without their countdown
+    assert result.failed() and isinstance(result.result, quotes.ProviderUnavailableError)
+    assert len(calls) == 1 + 3
+    assert REGISTRY.get_sample_value("tickerdesk_task_retries_total", {"task": name}) == retries + 3
