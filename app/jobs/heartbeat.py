@@ -36,9 +36,8 @@ def components(app: Flask) -> dict[str, dict[str, Any]]:
     for name in ("worker", "scheduler"):
         try:
             at = state.last(name)
-        except Exception as exc:  # noqa: BLE001 - Redis away: /ready reports Redis itself
-            out[name] = {"status": "unknown", "error": type(exc).__name__}
-            continue
+        except Exception as exc:  # noqa: BLE001 - Redis away: /ready reports Redis itself; ask no more
+            return {n: {"status": "unknown", "error": type(exc).__name__} for n in ("worker", "scheduler")}
         if at is None:
             out[name] = {"status": "starting"}
         else:
