@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import structlog
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
 from prometheus_client import Counter
 from sqlalchemy import select, update
@@ -57,7 +58,10 @@ def _attempt(task, delivery_id: int) -> str:
     db.session.refresh(delivery)
     cfg = current_app.config
     try:
-        _send(delivery, cfg)
+        try:
+            _send(delivery, cfg)
+        except SoftTimeLimitExceeded:
+            raise channels.DeliveryError("timed out (task time limit)") from None
     except channels.PermanentDeliveryError as exc:
         DELIVERY_FAILURES.labels(delivery.channel).inc()
         return _finish(delivery, "failed", str(exc))

@@ -244,3 +244,22 @@ def test_the_sweep_delivers_fires_that_never_reached_on_fired(notify_app, reques
                for i in _history(client, user["headers"])}
     assert history == {lost["id"]: [("email", "sent")], stuck["id"]: [("email", "sent")]}
     assert len(client.get("/api/v1/alerts/outbox", headers=user["headers"]).get_json()["items"]) == 2
+
+
+def test_a_send_past_the_task_time_limit_counts_as_a_failed_attempt(notify_app, monkeypatch) -> None:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    import app.jobs.delivery as delivery_tasks
+
+    def too_slow(delivery, cfg):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(delivery_tasks, "_send", too_slow)
+    app = notify_app(DELIVERY_MAX_ATTEMPTS=2)
+    client = app.test_client()
+    user = register_api(client)
+    _alert(client, user["headers"])
+    fire(app, "SAP.DE", "5")
+    [delivery] = _history(client, user["headers"])[0]["deliveries"]
+    assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == (
+        "failed", 2, "timed out (task time limit)")
