@@ -3,20 +3,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import structlog
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from marshmallow import ValidationError
 
 from app.alerts import services
-from app.extensions import socketio
-from app.live.streamer import NAMESPACE, user_room
 from app.models.notify import WEBHOOK_FORMATS
 from app.notify import on_fired, schemas as notify_schemas, services as notify_services, settings as notify_settings
 from app.ops.errors import APIError, validation_error
 from app.portfolio.amounts import AmountError, parse_amount
 
-log = structlog.get_logger(__name__)
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 HISTORY_ROWS, OUTBOX_ROWS = 20, 10
 
@@ -42,25 +38,16 @@ def _render(status: int = 200, form_errors: list[str] | None = None, new_secrets
 def flash_fired_alerts(user_id: int) -> None:
     """Check the user's alerts against current prices; tell the user of each one that fires now.
 
-    The page being loaded shows it as a toast (the "alert" flash category, see base.html), and
-    the user's other live pages get the same `alert` event the streamer sends for the alerts it
-    fires: an alert that a page load fires first is then never one the live pages miss.
+    The page being loaded shows it as a toast (the "alert" flash category, see base.html). The
+    fire goes to delivery (email, webhooks) like the quotes job's, and the live streamer sends
+    the user's other pages the `alert` event for it, as for every fire since its last tick.
     """
     fired = services.check_user_alerts(user_id)
     for alert in fired:
         flash(f"Alert: {alert['symbol']} {alert['kind'].replace('_', ' ')} {alert['threshold']} "
               f"fired at {alert['triggered_price']}.", "alert")
     if fired:
-        _push_live(user_id, fired)
         on_fired(fired)
-
-
-def _push_live(user_id: int, fired: list[dict]) -> None:
-    try:
-        for alert in fired:
-            socketio.emit("alert", alert, to=user_room(user_id), namespace=NAMESPACE)
-    except Exception as exc:  # noqa: BLE001 - the page has shown the alert; live delivery is a bonus
-        log.warning("alert_live_push_failed", user_id=user_id, error=type(exc).__name__)
 
 
 @bp.post("")
