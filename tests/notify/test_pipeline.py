@@ -39,3 +39,19 @@ def test_a_fired_alert_reaches_email_and_webhook_once_through_two_workers(
     [item] = client.get("/api/v1/alerts/history", headers=user["headers"]).get_json()["items"]
     assert sorted((d["channel"], d["status"], d["attempts"]) for d in item["deliveries"]) == [
         ("email", "sent", 1), ("webhook", "sent", 1)]
+
+
+def test_the_embedded_default_puts_the_email_in_the_outbox(jobs_app, workers) -> None:  # noqa: F811 - fixtures
+    app = jobs_app()  # no REDIS_URL, no SMTP_HOST: the filesystem broker, beat in the worker, as make run
+    client = app.test_client()
+    user = register_api(client)  # never opens a socket
+    alert_near_price(app, user["headers"])
+    workers(app, redis=False).start("-B", *THREADS)  # the Makefile's WORKER command
+    deadline, items = time.monotonic() + 45, []
+    while time.monotonic() < deadline and not items:
+        items = client.get("/api/v1/alerts/outbox", headers=user["headers"]).get_json()["items"]
+        time.sleep(0.3)
+    [mail] = items
+    assert mail["to"] == user["email"] and mail["subject"].startswith("Tickerdesk alert: SAP.DE above")
+    [item] = client.get("/api/v1/alerts/history", headers=user["headers"]).get_json()["items"]
+    assert [(d["channel"], d["status"], d["via"]) for d in item["deliveries"]] == [("email", "sent", "outbox")]
