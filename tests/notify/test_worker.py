@@ -17,25 +17,12 @@ from tests.notify.conftest import fire
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _forget_broker_connections() -> None:
-    """Drop the Celery app's connection pools: an earlier test's app left them on its own broker folder
-    (init_app reconfigures the broker, but pools made before keep the old one)."""
-    from app.jobs import celery_app
-
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-    celery_app._pool = None
-    amqp = celery_app.__dict__.get("amqp")
-    if amqp is not None:
-        amqp._producer_pool = None
-
 
 @pytest.mark.slow
 def test_a_real_worker_sends_email_and_webhook(make_app, tmp_path, smtp_server, webhook_receiver) -> None:
     port, inbox = smtp_server
     jobs_dir = tmp_path / "jobs"
     app = make_app(JOBS_DIR=str(jobs_dir))
-    _forget_broker_connections()
     database_url = app.config["SQLALCHEMY_DATABASE_URI"]
     client = app.test_client()
     user = register_api(client)
