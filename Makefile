@@ -31,12 +31,15 @@ seed: migrate
 	$(FLASK) universe seed
 
 # The web server and, next to it, the Celery worker with its embedded beat (README "Background jobs");
-# the trap stops the worker (SIGTERM: warm shutdown, beat included) whenever `flask run` ends.
+# the trap stops the worker whenever `flask run` ends: SIGTERM (a warm shutdown, beat included), and
+# SIGQUIT (cold: a long scores run is cut short; the next run redoes it) if it is still busy after 10 s.
 WORKER := $(BIN)/celery -A wsgi:celery worker -B --pool threads --concurrency 2 --loglevel INFO
 
 run: seed
 	@$(WORKER) & worker=$$!; \
-	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
+	trap 'kill -TERM $$worker 2>/dev/null; i=0; while kill -0 $$worker 2>/dev/null && [ $$i -lt 50 ]; \
+	      do sleep 0.2; i=$$((i+1)); done; kill -QUIT $$worker 2>/dev/null; wait $$worker' EXIT; \
+	trap 'exit 130' INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: install-test
