@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,10 +77,24 @@ def _redis_namespace() -> Iterator[None]:
     delete_redis_keys(f"{prefix}*", limiter_pattern(prefix))
 
 
+def _jobs_root() -> str:
+    # The embedded broker's folders of this test session's apps (each app its own), removed at its end.
+    if "jobs_root" not in _namespace:
+        _namespace["jobs_root"] = tempfile.mkdtemp(prefix="tdtest-jobs-")
+    return _namespace["jobs_root"]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    root = _namespace.pop("jobs_root", None)
+    if root:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def make_config(**overrides: Any) -> dict[str, Any]:
     """Return per-test settings: cheap password hashing, generous limits, a unique limiter prefix,
     and this test's Redis namespace for the cache and the token state (shared by its apps)."""
-    config = {"PASSWORD_HASH_FAST": True, "RATELIMIT_REGISTER": "1000 per minute",
+    config = {"PASSWORD_HASH_FAST": True, "JOBS_KEY_PREFIX": f"{_namespace['redis']}jobs:",
+              "JOBS_DIR": tempfile.mkdtemp(prefix="jobs-", dir=_jobs_root()), "RATELIMIT_REGISTER": "1000 per minute",
               "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
               "RATELIMIT_KEY_PREFIX": f"{_namespace['redis']}{uuid.uuid4().hex[:6]}",
               "AUTH_REDIS_PREFIX": _namespace["redis"], "CACHE_KEY_PREFIX": _namespace["redis"]}

@@ -12,13 +12,14 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_REDIS_URL, delete_redis_keys, limiter_pattern
 
 ROOT = Path(__file__).resolve().parents[1]
 BLUEPRINT = yaml.safe_load((ROOT / "render.yaml").read_text())
@@ -109,7 +110,7 @@ def test_every_command_the_blueprint_names_exists() -> None:
 
 
 @pytest.mark.slow
-def test_pre_deploy_then_start_serve_health_and_shut_down_gracefully(tmp_path) -> None:
+def test_pre_deploy_then_start_serve_health_and_shut_down_gracefully(tmp_path, request) -> None:
     (web,) = _services("web")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -119,8 +120,12 @@ def test_pre_deploy_then_start_serve_health_and_shut_down_gracefully(tmp_path) -
     env.update({"SECRET_KEY": secrets.token_urlsafe(48), "METRICS_TOKEN": "deploy-test",
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'render.db'}", "PORT": str(port),
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
-    if TEST_REDIS_URL:
-        env["REDIS_URL"] = TEST_REDIS_URL
+    if TEST_REDIS_URL:  # in a namespace of its own, emptied at the end
+        namespace = f"tdt{uuid.uuid4().hex[:10]}:"
+        env.update({"REDIS_URL": TEST_REDIS_URL, "RATELIMIT_KEY_PREFIX": namespace, "AUTH_REDIS_PREFIX": namespace,
+                    "CACHE_KEY_PREFIX": namespace, "LIVE_REDIS_PREFIX": f"{namespace}live:",
+                    "JOBS_KEY_PREFIX": f"{namespace}jobs:"})
+        request.addfinalizer(lambda: delete_redis_keys(f"{namespace}*", limiter_pattern(namespace)))
     pre = subprocess.run(["bash", "-c", web["preDeployCommand"]], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=300)
     assert pre.returncode == 0, pre.stderr[-3000:]
