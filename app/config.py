@@ -122,7 +122,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "JOBS_SCORES_CLOSED_S": _number(env, "JOBS_SCORES_CLOSED_S", 3600.0, float),
         "JOBS_HEARTBEAT_S": _number(env, "JOBS_HEARTBEAT_S", 15.0, float),
         "JOBS_HEARTBEAT_STALE_S": _number(env, "JOBS_HEARTBEAT_STALE_S", 90.0, float),
-        "JOBS_SCHEDULE": _csv(env.get("JOBS_SCHEDULE", "heartbeat,quotes,scores")),
+        "JOBS_SCHEDULE": _csv(env.get("JOBS_SCHEDULE", "heartbeat,quotes,scores,sweep")),
+        "JOBS_SWEEP_S": _number(env, "JOBS_SWEEP_S", 60.0, float),  # deliveries that never got going
         "JOBS_METRICS_PORT": _number(env, "JOBS_METRICS_PORT", 0, int),  # the worker's /metrics; 0: none
         # Alert delivery (app/notify, app/jobs/delivery.py): see README "Notifications".
         "SMTP_HOST": env.get("SMTP_HOST") or None,  # unset: emails go to the user's outbox (and the log)
@@ -153,10 +154,10 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     if cfg["LIVE_STREAMER"] not in ("web", "off"):
         raise ConfigError(f"LIVE_STREAMER must be 'web' (web processes may run the streamer) or 'off' "
                           f"(only `flask live stream` does), not {cfg['LIVE_STREAMER']!r}")
-    unknown_jobs = set(cfg["JOBS_SCHEDULE"]) - {"heartbeat", "quotes", "scores"}
+    unknown_jobs = set(cfg["JOBS_SCHEDULE"]) - {"heartbeat", "quotes", "scores", "sweep"}
     if unknown_jobs:
         raise ConfigError(f"JOBS_SCHEDULE names unknown jobs: {', '.join(sorted(unknown_jobs))} "
-                          "(known: heartbeat, quotes, scores)")
+                          "(known: heartbeat, quotes, scores, sweep)")
     cfg.update(overrides or {})
     return cfg
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.jobs import heartbeat, quotes, scores
+from app.jobs import delivery, heartbeat, quotes, scores
 
 MIN_EXPIRES_S = 10.0  # the filesystem broker is polled once a second: a short interval must not expire in the queue
 TASKS = {
     "heartbeat": (heartbeat.beat.name, "JOBS_HEARTBEAT_S"),
     "quotes": (quotes.refresh.name, "JOBS_QUOTES_OPEN_S"),
     "scores": (scores.refresh.name, "JOBS_SCORES_OPEN_S"),
+    "sweep": (delivery.sweep_pending.name, "JOBS_SWEEP_S"),  # fires and deliveries a dead worker left behind
 }
 
 
