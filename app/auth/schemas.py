@@ -161,6 +161,38 @@ class _ExportEvent(Schema):
     ip = fields.String(allow_none=True)
 
 
+class _ExportWebhook(Schema):
+    id = fields.Integer()
+    url = fields.String()
+    format = fields.String()
+    created_at = fields.String()
+
+
+class _ExportNotifications(Schema):
+    email_enabled = fields.Boolean(allow_none=True)
+    email_address = fields.String(allow_none=True)
+    webhook_enabled = fields.Boolean(allow_none=True)
+    webhooks = fields.List(fields.Nested(_ExportWebhook))
+
+
+class _ExportDelivery(Schema):
+    channel = fields.String()
+    target = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    sent_at = fields.String(allow_none=True)
+
+
+class _ExportFire(Schema):
+    alert_id = fields.Integer(allow_none=True)
+    symbol = fields.String()
+    kind = fields.String()
+    threshold = fields.String()
+    triggered_price = fields.String()
+    triggered_at = fields.String()
+    deliveries = fields.List(fields.Nested(_ExportDelivery))
+
+
 class ExportSchema(Schema):
     """Everything the user created (GET /api/v1/me/export)."""
 
@@ -169,3 +201,5 @@ class ExportSchema(Schema):
     transactions = fields.List(fields.Nested(_ExportTransaction))
     alerts = fields.List(fields.Nested(_ExportAlert))
     audit_events = fields.List(fields.Nested(_ExportEvent))
+    notifications = fields.Nested(_ExportNotifications)
+    alert_fires = fields.List(fields.Nested(_ExportFire))

@@ -16,6 +16,7 @@ from app.auth import schemas, sessions
 from app.auth.schemas import MAX_PASSWORD, MIN_PASSWORD
 from app.extensions import db
 from app.models import Alert, AuditEvent, Transaction, User, Watchlist, WatchlistItem
+from app.models.notify import AlertFire, Delivery, NotificationSettings, Webhook
 
 DEFAULT_WATCHLIST = "My watchlist"
 
@@ -143,6 +144,12 @@ def export_user_data(user: User) -> dict[str, Any]:
     alerts = db.session.scalars(select(Alert).where(Alert.user_id == user.id).order_by(Alert.id)).all()
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.user_id == user.id)
                                 .order_by(AuditEvent.id)).all()
+    settings = db.session.get(NotificationSettings, user.id)
+    webhooks = db.session.scalars(select(Webhook).where(Webhook.user_id == user.id).order_by(Webhook.id)).all()
+    fires = db.session.scalars(select(AlertFire).where(AlertFire.user_id == user.id).order_by(AlertFire.id)).all()
+    deliveries: dict[int, list[Delivery]] = {}
+    for delivery in db.session.scalars(select(Delivery).where(Delivery.user_id == user.id).order_by(Delivery.id)):
+        deliveries.setdefault(delivery.fire_id, []).append(delivery)
     audit("data_exported", user.id)
     db.session.commit()
     return {
@@ -162,6 +169,19 @@ def export_user_data(user: User) -> dict[str, Any]:
                    for a in alerts],
         "audit_events": [{"kind": e.kind, "created_at": e.created_at.isoformat(), "ip": e.ip}
                          for e in events],
+        # Webhook secrets stay out: they are shown once, when made, and can be made anew.
+        "notifications": {
+            "email_enabled": settings.email_enabled if settings else None,
+            "email_address": settings.email_address if settings else None,
+            "webhook_enabled": settings.webhook_enabled if settings else None,
+            "webhooks": [{"id": w.id, "url": w.url, "format": w.format, "created_at": w.created_at.isoformat()}
+                         for w in webhooks]},
+        "alert_fires": [{"alert_id": f.alert_id, "symbol": f.symbol, "kind": f.kind, "threshold": str(f.threshold),
+                         "triggered_price": str(f.triggered_price), "triggered_at": f.triggered_at.isoformat(),
+                         "deliveries": [{"channel": d.channel, "target": d.target, "status": d.status,
+                                         "attempts": d.attempts,
+                                         "sent_at": d.sent_at.isoformat() if d.sent_at else None}
+                                        for d in deliveries.get(f.id, [])]} for f in fires],
     }
 
 

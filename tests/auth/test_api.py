@@ -220,3 +220,17 @@ def assert_no_rows_of(app, user_id: int) -> None:
             ~WatchlistItem.watchlist_id.in_(select(Watchlist.id))))
         assert orphans == 0
         assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.kind == "account_deleted")) >= 1
+
+
+def test_export_contains_notification_settings_and_webhooks_without_secrets(client) -> None:
+    user = register_api(client)
+    saved = client.put("/api/v1/me/notifications", headers=user["headers"], json={
+        "channels": ["live", "webhook"], "webhooks": [{"url": "http://127.0.0.1:9/hook", "format": "ntfy-text"}]})
+    assert saved.status_code == 200, saved.get_json()
+    secret = saved.get_json()["webhooks"][0]["secret"]
+    exported = client.get("/api/v1/me/export", headers=user["headers"])
+    notifications = exported.get_json()["notifications"]
+    assert notifications["webhook_enabled"] is True and notifications["email_enabled"] is False
+    assert [(w["url"], w["format"]) for w in notifications["webhooks"]] == [("http://127.0.0.1:9/hook", "ntfy-text")]
+    assert secret and secret not in exported.get_data(as_text=True)
+    assert exported.get_json()["alert_fires"] == []
