@@ -106,7 +106,7 @@ class Cluster:
         tag = uuid.uuid4().hex[:8]
         self.shared = {"LIVE_REDIS_PREFIX": f"tdtest:{tag}:live:", "LIVE_CHANNEL": f"tdtest-{tag}",
                        "RATELIMIT_KEY_PREFIX": f"tdtest{tag}", "AUTH_REDIS_PREFIX": f"tdtest:{tag}:",
-                       "CACHE_KEY_PREFIX": f"tdtest:{tag}:"}
+                       "CACHE_KEY_PREFIX": f"tdtest:{tag}:", "JOBS_KEY_PREFIX": f"tdtest:{tag}:jobs:"}
         self.db_path, self.log_dir = db_path, log_dir
         self.servers: list[LiveServer] = []
 
