@@ -116,6 +116,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or env.get("REDIS_URL") or "filesystem://",
         "JOBS_DIR": env.get("JOBS_DIR") or str(instance_dir / "celery"),  # the embedded broker, locks, beat
         "JOBS_KEY_PREFIX": env.get("JOBS_KEY_PREFIX", "td:jobs:"),  # broker, RedBeat, locks, heartbeats
+        # Run worker computations (scores, performance) in the asking process: unit tests only.
+        "JOBS_INLINE_COMPUTE": _bool(env.get("JOBS_INLINE_COMPUTE"), default=False),
         "JOBS_QUOTES_OPEN_S": _number(env, "JOBS_QUOTES_OPEN_S", 60.0, float),
         "JOBS_QUOTES_CLOSED_S": _number(env, "JOBS_QUOTES_CLOSED_S", 900.0, float),
         "JOBS_SCORES_OPEN_S": _number(env, "JOBS_SCORES_OPEN_S", 300.0, float),
@@ -151,6 +153,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     cfg["JWT_SECRET_KEY"] = env.get("JWT_SECRET_KEY") or cfg["SECRET_KEY"]
     if len(cfg["BASE_CURRENCY"]) != 3 or not cfg["BASE_CURRENCY"].isalpha():
         raise ConfigError(f"BASE_CURRENCY must be a three-letter currency code, not {cfg['BASE_CURRENCY']!r}")
+    if production and cfg["JOBS_INLINE_COMPUTE"]:
+        raise ConfigError("JOBS_INLINE_COMPUTE is for tests: in production the workers compute scores and performance")
     if cfg["LIVE_STREAMER"] not in ("web", "off"):
         raise ConfigError(f"LIVE_STREAMER must be 'web' (web processes may run the streamer) or 'off' "
                           f"(only `flask live stream` does), not {cfg['LIVE_STREAMER']!r}")

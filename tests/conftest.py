@@ -93,7 +93,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def make_config(**overrides: Any) -> dict[str, Any]:
     """Return per-test settings: cheap password hashing, generous limits, a unique limiter prefix,
     and this test's Redis namespace for the cache and the token state (shared by its apps)."""
-    config = {"PASSWORD_HASH_FAST": True, "JOBS_KEY_PREFIX": f"{_namespace['redis']}jobs:",
+    # JOBS_INLINE_COMPUTE: a scores or performance request computes in the test's process (no worker runs);
+    # tests/jobs/test_offloading.py turns it off to show that web processes never compute.
+    config = {"PASSWORD_HASH_FAST": True, "JOBS_INLINE_COMPUTE": True, "JOBS_KEY_PREFIX": f"{_namespace['redis']}jobs:",
               "JOBS_DIR": tempfile.mkdtemp(prefix="jobs-", dir=_jobs_root()), "RATELIMIT_REGISTER": "1000 per minute",
               "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
               "RATELIMIT_KEY_PREFIX": f"{_namespace['redis']}{uuid.uuid4().hex[:6]}",

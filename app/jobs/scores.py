@@ -14,6 +14,7 @@ import structlog
 from celery import shared_task
 from flask import current_app
 
+from app import computed
 from app.jobs import state
 from app.jobs.markets import MarketHours
 from app.market.types import ProviderUnavailableError
@@ -36,24 +37,52 @@ def refresh() -> dict[str, Any]:
 
 
 def refresh_due() -> dict[str, Any]:
-    """Rescore each index that is due; return `{index: seconds}` of those scored."""
+    """Rescore each stored or index universe that is due; return `{universe: seconds}` of those scored."""
     from app.research import services  # noqa: PLC0415
     from app.universe import INDEX_NAMES  # noqa: PLC0415
 
     cfg = current_app.config
     hours = MarketHours()
     done: dict[str, float] = {}
-    for name in INDEX_NAMES:
-        universe = services.resolve_universe(index=name)
+    universes = {u.key: u for u in [services.resolve_universe(index=name) for name in INDEX_NAMES]
+                 + services.stored_universes()}
+    for universe in universes.values():
         interval = float(cfg["JOBS_SCORES_OPEN_S"] if index_open(universe, hours) else cfg["JOBS_SCORES_CLOSED_S"])
-        last = state.last(f"scores:{name}")
+        last = state.last(f"scores:{universe.key}")
         if last is not None and time.time() - last < interval * SLACK:
             continue
-        (row,) = services.refresh_scores([universe])
-        state.mark(f"scores:{name}")
-        done[name] = row["seconds"]
+        seconds = score_universe(universe)
+        if seconds is not None:
+            done[universe.label] = seconds
     log.info("jobs_scores_done", scored=len(done), seconds=round(sum(done.values()), 2))
     return done
+
+
+@shared_task(name="jobs.scores.universe", acks_late=True, soft_time_limit=SOFT_LIMIT_S, time_limit=HARD_LIMIT_S,
+             autoretry_for=(ProviderUnavailableError,), retry_backoff=5, retry_backoff_max=300,
+             retry_jitter=True, max_retries=3)
+def universe(kind: str, name: str | None) -> dict[str, Any]:
+    """Score one universe that a page asked for (it had no scores yet, or old ones)."""
+    from app.research import services  # noqa: PLC0415
+
+    target = services.universe_from_key(kind, name)
+    try:
+        seconds = score_universe(target)
+    finally:
+        computed.done(f"scores:{target.key}")
+    return {"universe": target.label, "skipped": seconds is None, "seconds": seconds}
+
+
+def score_universe(target: Any) -> float | None:
+    """Score `target` and store it, unless another run is scoring it; return its seconds, or None if skipped."""
+    from app.research import services  # noqa: PLC0415
+
+    with state.run_lock(f"scores:{target.key}", ttl_s=HARD_LIMIT_S) as got:
+        if not got:
+            return None
+        (row,) = services.refresh_scores([target])
+        state.mark(f"scores:{target.key}")
+        return row["seconds"]
 
 
 def index_open(universe: Any, hours: MarketHours) -> bool:

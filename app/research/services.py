@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from flask import current_app
+from prometheus_client import Counter
 from sqlalchemy import select
 
+from app import computed
+
 from app.analysis.score import WEIGHTS, build_inputs, growth_scores
-from app.cache import cached
 from app.extensions import db
 from app.market.research import closes_for, fx_rates, profiles_for, sentiments_for
 from app.market.service import chain_settings, utc_today
@@ -22,6 +26,10 @@ from app.universe import INDEX_NAMES
 HISTORY_DAYS = 400
 # The universe a single stock is compared in: its first home index from this list.
 PREFERRED_INDICES = ("DAX", "MDAX", "SDAX", "S&P 500", "NASDAQ 100", "FTSE 100", "CAC 40", "NIKKEI 225")
+SCORE_TASK = "jobs.scores.universe"
+SCORE_DIGEST = "scores-v1"  # bump when the score's definition changes: stored tables are then recomputed
+SCORE_COMPUTATIONS = Counter("tickerdesk_score_computations_total", "Universe scorings run in this process",
+                             ["universe"])
 SCREEN_SORTS = ("score", "symbol", "name", "pe_ratio", "market_cap_usd", "dividend_yield")
 
 
@@ -85,14 +93,24 @@ def members(universe: Universe) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in db.session.execute(query)]
 
 
-@cached("score", key=lambda universe: f"scores:{universe.key}", name="scores")
 def score_table(universe: Universe) -> dict[str, Any]:
-    """Return every member's score, best first, computed in one pass and cached for 5 minutes."""
-    return compute_scores(universe)
+    """Return every member's score, best first, as the pipeline last computed it.
+
+    Never computes (README "Background jobs"): the scores job rescores each index on its
+    schedule, and a universe with no scores yet (or old ones) is queued for the worker.
+    Before its first scoring: 503 `not_yet_scored` with a Retry-After.
+    """
+    found = computed.get_or_request(f"scores:{universe.key}", SCORE_TASK, [universe.kind, universe.name],
+                                    fresh=_scores_fresh)
+    if found is None:
+        raise APIError(503, f"{universe.label} has not been scored yet: the background job is scoring it now. "
+                       "Try again in a minute.", code="not_yet_scored", headers={"Retry-After": "30"})
+    return found.payload
 
 
 def compute_scores(universe: Universe) -> dict[str, Any]:
-    """Fetch (or read cached) history, fundamentals and news for a universe and score it."""
+    """Fetch (or read cached) history, fundamentals and news for a universe and score it (workers only)."""
+    SCORE_COMPUTATIONS.labels(universe.label).inc()
     return score_rows(members(universe), universe.label)
 
 
@@ -163,15 +181,43 @@ def screen(filters: dict[str, Any]) -> dict[str, Any]:
 
 
 def refresh_scores(universes: list[Universe]) -> list[dict[str, Any]]:
-    """Recompute and cache the scores of each universe; returns `{universe, count, seconds}`."""
+    """Recompute and store the scores of each universe (workers and the CLI); returns `{universe, count, seconds}`."""
     out = []
     for universe in universes:
-        started = datetime.now(timezone.utc)
-        score_table.invalidate(universe)
-        table = score_table(universe)
-        out.append({"universe": universe.label, "count": table["count"],
-                    "seconds": round((datetime.now(timezone.utc) - started).total_seconds(), 2)})
+        started = time.perf_counter()
+        table = compute_scores(universe)
+        seconds = round(time.perf_counter() - started, 2)
+        computed.store(f"scores:{universe.key}", SCORE_DIGEST, table, seconds)
+        out.append({"universe": universe.label, "count": table["count"], "seconds": seconds})
     return out
+
+
+def universe_from_key(kind: str, name: str | None) -> Universe:
+    """Return the universe a scores task names (`Universe.kind`, `Universe.name`), validated."""
+    if kind == "index":
+        return resolve_universe(index=name)
+    if kind == "country":
+        return resolve_universe(country=name)
+    return Universe("all")
+
+
+def stored_universes() -> list[Universe]:
+    """Return the universes that have stored scores (indices, and countries or all stocks once asked for)."""
+    out = []
+    for key in computed.keys("scores:"):
+        kind, _, name = key.removeprefix("scores:").partition(":")
+        try:
+            out.append(universe_from_key(kind, None if name == "*" else name))
+        except APIError:
+            continue  # a country that left the universe
+    return out
+
+
+def _scores_fresh(found: computed.Computed) -> bool:
+    # Indices are rescored by the schedule; this only catches scores nobody has refreshed for long
+    # (a country asked for once), at twice the closed-market pace.
+    age = (datetime.now(timezone.utc) - found.computed_at).total_seconds()
+    return found.digest == SCORE_DIGEST and age < 2 * float(current_app.config["JOBS_SCORES_CLOSED_S"])
 
 
 def _passes(row: dict[str, Any], filters: dict[str, Any]) -> bool:

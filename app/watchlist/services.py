@@ -128,7 +128,13 @@ def scores_for(symbols: list[str]) -> dict[str, float]:
     for universe, members in by_universe.items():
         if universe.kind == "all":
             continue  # scoring every stock for one symbol is not worth a page load
-        table = {item["symbol"]: item["score"] for item in research.score_table(universe)["items"]}
+        try:
+            items = research.score_table(universe)["items"]
+        except APIError as exc:
+            if exc.code != "not_yet_scored":
+                raise
+            continue  # the pipeline is scoring it; the column shows "–" until then
+        table = {item["symbol"]: item["score"] for item in items}
         out.update({s: table[s] for s in members if s in table})
     return out
 

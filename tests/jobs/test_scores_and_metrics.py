@@ -25,10 +25,10 @@ def test_scores_rescore_each_index_when_due_by_its_exchange_hours(jobs_app, monk
         assert scores.refresh.run() == {}  # just scored: nothing is due
         # Ten minutes later only the open index (DAX here) is due; an hour later the closed ones too.
         for name in INDEX_NAMES:
-            state.mark(f"scores:{name}", time.time() - 600)
+            state.mark(f"scores:index:{name}", time.time() - 600)
         assert list(scores.refresh.run()) == ["DAX"]
         for name in INDEX_NAMES:
-            state.mark(f"scores:{name}", time.time() - 3700)
+            state.mark(f"scores:index:{name}", time.time() - 3700)
         assert sorted(scores.refresh.run()) == sorted(INDEX_NAMES)
 
 
