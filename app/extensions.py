@@ -129,8 +129,11 @@ def same_origin_check(app: Flask):
 
 
 def _retry_after_only_when_refused(response):
-    """Flask-Limiter sets Retry-After on every response; keep it on 429 and 503 only."""
-    if response.status_code not in (429, 503):
+    """Flask-Limiter sets Retry-After on every response; keep it on 429 and 503 only, and an error's own."""
+    own = getattr(response, "own_retry_after", None)
+    if own is not None:
+        response.headers["Retry-After"] = own
+    elif response.status_code not in (429, 503):
         response.headers.pop("Retry-After", None)
     return response
 

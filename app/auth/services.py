@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from zxcvbn import zxcvbn
 
+from app import computed
 from app.auth import schemas, sessions
 from app.auth.schemas import MAX_PASSWORD, MIN_PASSWORD
 from app.extensions import db
@@ -194,6 +195,7 @@ def delete_account(user: User) -> None:
     for model in (Watchlist, Transaction, Alert, AuditEvent):
         db.session.execute(delete(model).where(model.user_id == user_id))
     db.session.execute(delete(User).where(User.id == user_id))
+    computed.forget(f"performance:{user_id}:")
     # Keep that an erasure happened, but nothing that identifies who.
     db.session.add(AuditEvent(kind="account_deleted", user_id=None, details={}))
     db.session.commit()

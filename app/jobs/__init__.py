@@ -36,7 +36,7 @@ celery_app.flask_app = None
 
 def init_app(flask_app: Flask) -> None:
     """Configure `celery_app` from the Flask config and bind its tasks to `flask_app`'s context."""
-    from app.jobs import metrics, schedule  # noqa: F401, PLC0415 - the job modules register their tasks
+    from app.jobs import compute, metrics, schedule  # noqa: F401, PLC0415 - the job modules register their tasks
 
     cfg = flask_app.config
     if celery_app.flask_app is not None and celery_app.flask_app is not flask_app:

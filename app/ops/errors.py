@@ -50,6 +50,9 @@ def error_response(status: int, message: str, code: str | None = None,
                       "details": details or {}, "request_id": g.get("request_id")}}
     response = jsonify(body)
     response.status_code = status
+    # Flask-Limiter's after_request hook would replace a Retry-After given here with its own window;
+    # app.extensions puts this one back (`_retry_after_only_when_refused`).
+    response.own_retry_after = (headers or {}).get("Retry-After")
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

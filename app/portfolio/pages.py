@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.alerts.pages import flash_fired_alerts
 from app.analysis.periods import RANGES
-from app.ops.errors import APIError
+from app.ops.errors import APIError, error_response
 from app.portfolio import csvio, services
 from app.portfolio.amounts import AmountError, parse_amount
 from app.universe import INDEX_NAMES
@@ -38,6 +38,17 @@ def index(form: dict | None = None, form_errors: dict | None = None, status: int
                            form_errors=form_errors or {}, kinds=services.KINDS,
                            benchmark=current_user.benchmark or services.BENCHMARKS.get(
                                services.base_currency(current_user), "S&P 500")), status
+
+
+@bp.get("/performance-status")
+@login_required
+def performance_status():
+    """Return whether the page's performance is ready (the page polls this while a worker computes it)."""
+    range_name = request.args.get("range", "1y")
+    if range_name not in RANGES:
+        return error_response(400, f"Unknown range. Allowed: {', '.join(RANGES)}.", code="validation_error")
+    result = services.performance(current_user, range_name)
+    return jsonify(status=result["status"], computed_at=result["computed_at"])
 
 
 @bp.post("/transactions")

@@ -123,6 +123,10 @@ class PerformanceSchema(Schema):
     monthly = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(),
                                                                     values=fields.Float(allow_none=True)))
     benchmark = fields.Nested(BenchmarkSchema)
+    status = fields.String(metadata={"description": "ready: computed from the current transactions; stale: the "
+                                     "last result, a new one is being computed; computing: none yet (empty "
+                                     "series), ask again shortly"})
+    computed_at = fields.String(allow_none=True, metadata={"description": "when a worker computed it (ISO 8601)"})
 
 
 class SliceSchema(Schema):

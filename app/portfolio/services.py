@@ -7,6 +7,7 @@ database's writer lock), so two parallel sells cannot both pass the "enough shar
 from __future__ import annotations
 
 import hashlib
+import time
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -16,12 +17,13 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from flask import current_app
+from prometheus_client import Counter
 from sqlalchemy import select, update
 
+from app import computed
 from app.analysis import portfolio as pm
 from app.analysis import returns as rm
 from app.analysis.periods import FIRST_DAY, range_start
-from app.cache import get_cache
 from app.extensions import db
 from app.market.research import closes_for, fx_history_for
 from app.market.service import quotes_for, utc_today
@@ -32,7 +34,10 @@ from app.portfolio import amounts
 from app.stocks.search import stock_row
 
 KINDS = ("buy", "sell", "dividend", "fee")
-PERFORMANCE_TTL_S = 300
+PERFORMANCE_TASK = "jobs.compute.performance"
+PERFORMANCE_COMPUTATIONS = Counter("tickerdesk_performance_computations_total",
+                                   "Portfolio performance computations run in this process")
+PERFORMANCE_CLAIM_S = 120.0  # a queued computation that no worker took is asked for again after this
 MAX_TRANSACTIONS = 10_000
 # No stock history we value reaches further back; before it, a date is a typo (1950, 0001), and
 # its monthly grid and value series would run for decades of empty rows.
@@ -237,29 +242,76 @@ def portfolio(user: User) -> dict[str, Any]:
 def performance(user: User, range_name: str) -> dict[str, Any]:
     """Return the daily value series, TWR and MWR per period, the benchmark and the monthly grid.
 
-    Cached for a few minutes under a digest of the transactions, so any change to them
-    (or to the base currency, the benchmark or the day) computes afresh.
+    Computed by a worker, never here (README "Background jobs"): this returns the last result
+    stored for the portfolio and range, with `status` "ready" when it was computed from the
+    current transactions, base currency, benchmark and day, "stale" while a new one is being
+    computed (it was queued here), or "computing" with empty series before the first.
     """
+    inputs = _performance_inputs(user, range_name)
+    if not inputs.rows:
+        return {**_performance(inputs.rows, inputs.base, inputs.benchmark, range_name), "status": "ready",
+                "computed_at": None}
+    found = computed.get_or_request(performance_key(user.id, range_name), PERFORMANCE_TASK, [user.id, range_name],
+                                    fresh=lambda result: result.digest == inputs.digest, ttl_s=PERFORMANCE_CLAIM_S)
+    if found is None:
+        return {**_performance([], inputs.base, inputs.benchmark, range_name), "status": "computing",
+                "computed_at": None}
+    return {**found.payload, "status": "ready" if found.digest == inputs.digest else "stale",
+            "computed_at": found.computed_at.isoformat()}
+
+
+def refresh_performance(user_id: int, range_name: str, rounds: int = 3) -> int:
+    """Compute and store the performance of a portfolio for a range (workers only); return how many times.
+
+    Recomputes while the inputs changed during a computation (a transaction added meanwhile),
+    at most `rounds` times; nothing when the stored result is current.
+    """
+    key, done = performance_key(user_id, range_name), 0
+    for _ in range(rounds):
+        user = db.session.get(User, user_id)
+        if user is None:
+            return done  # erased meanwhile
+        inputs = _performance_inputs(user, range_name)
+        found = computed.read(key)
+        if found is not None and found.digest == inputs.digest:
+            return done
+        started = time.perf_counter()
+        PERFORMANCE_COMPUTATIONS.inc()
+        payload = _performance(inputs.rows, inputs.base, inputs.benchmark, range_name)
+        computed.store(key, inputs.digest, payload, round(time.perf_counter() - started, 3))
+        done += 1
+        db.session.expire_all()  # read the ledger afresh for the check
+    return done
+
+
+def performance_key(user_id: int, range_name: str) -> str:
+    """Return the key of a portfolio's stored performance for a range."""
+    return f"performance:{user_id}:{range_name}"
+
+
+class _PerformanceInputs(NamedTuple):
+    base: str
+    benchmark: str
+    rows: list[Transaction]
+    digest: str
+
+
+def _performance_inputs(user: User, range_name: str) -> _PerformanceInputs:
+    # The digest covers everything the result depends on: the ledger, the base currency, the benchmark, the day.
     base = base_currency(user)
     rows = ledger(user.id)
     benchmark = user.benchmark or BENCHMARKS.get(base, "S&P 500")
-    digest = hashlib.sha1(repr([(r.id, r.symbol, r.kind, r.day, r.quantity, r.price, r.fee, r.currency)
-                                for r in rows]).encode()).hexdigest()
-    key = f"performance:{user.id}:{digest}:{base}:{benchmark}:{range_name}:{utc_today().isoformat()}"
-    cache = get_cache()
-    hit = cache.get(key)
-    if hit is not None and not hit.stale:
-        return hit.value
-    payload = _performance(rows, base, benchmark, range_name)
-    cache.set(key, payload, PERFORMANCE_TTL_S)
-    return payload
+    digest = hashlib.sha256(repr(([(r.id, r.symbol, r.kind, r.day, r.quantity, r.price, r.fee, r.currency)
+                                   for r in rows], base, benchmark, range_name, utc_today().isoformat()))
+                            .encode()).hexdigest()
+    return _PerformanceInputs(base, benchmark, rows, digest)
 
 
 def _performance(rows: list[Transaction], base: str, benchmark: str, range_name: str) -> dict[str, Any]:
     today = utc_today()
     if not rows:
         return {"base_currency": base, "range": range_name, "series": [], "returns": {}, "monthly": {},
-                "benchmark": {"name": benchmark, "series": [], "return": None}}
+                "twr_index": [], "benchmark": {"name": benchmark, "series": [], "return": None}}
     first = rows[0].day
     symbols = sorted({r.symbol for r in rows})
     closes = {s: {date.fromordinal(d): Decimal(str(c)) for d, c in zip(v["d"], v["c"])}

@@ -1,6 +1,22 @@
 // The portfolio page's charts: the allocation doughnut and performance against the benchmark.
 (function () {
   "use strict";
+  // A performance that a worker is still computing: ask until it is ready, then show it.
+  const pending = document.querySelector("[data-performance-status]");
+  if (pending) {
+    let tries = 0;
+    const poll = function () {
+      tries += 1;
+      fetch(pending.dataset.statusUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) {
+          if (body && body.status === "ready") { window.location.reload(); return; }
+          if (tries < 60) window.setTimeout(poll, 2000);
+        })
+        .catch(function () { if (tries < 60) window.setTimeout(poll, 4000); });
+    };
+    window.setTimeout(poll, 1500);
+  }
   if (!window.Chart) return;
   const palette = ["#0172ad", "#1a7f37", "#bc4c00", "#6f42c1", "#cf222e", "#1b7c83", "#9a6700", "#8250df",
                    "#57606a", "#0969da", "#bf3989", "#2da44e"];
