@@ -89,12 +89,15 @@ METRICS_TOKEN = "e2e-metrics-token"
 
 @pytest.fixture
 def e2e_server(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    """One real gunicorn server with the demo market, on a fresh copy of the seeded database."""
+    """One real gunicorn server and the Celery worker beside it (as `make run`), with the demo market,
+    on a fresh copy of the seeded database."""
     db_path = tmp_path / "e2e.db"
     shutil.copy(sqlite_template, db_path)
     cluster = Cluster(db_path, tmp_path)
     try:
-        yield cluster.start(METRICS_TOKEN=METRICS_TOKEN)
+        server = cluster.start(METRICS_TOKEN=METRICS_TOKEN)
+        cluster.start_worker()
+        yield server
     finally:
         cluster.close()
 

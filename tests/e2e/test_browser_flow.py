@@ -235,6 +235,8 @@ def _run(j: Journey, email: str) -> None:
     amount = float(value_text.split()[0].replace(",", ""))
     assert amount > 0, f"the portfolio value is {value_text!r}"
     expect(page.get_by_test_id("transactions")).to_contain_text(bought.isoformat())
+    # The worker computes the performance; the page says so, and shows it when it is ready.
+    expect(page.get_by_test_id("performance-status")).to_have_count(0, timeout=60_000)
     for canvas in ("allocation-chart", "performance-chart"):
         expect(page.get_by_test_id(canvas)).to_have_attribute("data-drawn", "true")
         print(f"{canvas}: {j.canvas_drawn(f'[data-testid={canvas}]')}")

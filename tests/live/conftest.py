@@ -38,6 +38,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_env(db_path: Path, shared: dict[str, str], env: dict[str, str]) -> dict[str, str]:
+    """The environment of a test's gunicorn (and Celery worker) processes: demo market, fast ticks."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("GUNICORN_CMD_ARGS", "FLASK_APP", "REDIS_URL", "DATABASE_URL")}
+    full_env.update({
+        "TICKERDESK_ENV": "development", "SECRET_KEY": SECRET, "DATABASE_URL": f"sqlite:///{db_path}",
+        "MARKET_PROVIDERS": "demo", "DEMO_ALWAYS_OPEN": "true",
+        "DEMO_TICK_S": "0.2", "LIVE_TICK_OPEN_S": "0.3", "LIVE_LOCK_TTL_S": "2", "LOG_LEVEL": "INFO",
+        "WEB_CONCURRENCY": "1", "PYTHONUNBUFFERED": "1", "RATELIMIT_REGISTER": "1000 per minute",
+        "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
+        "RATELIMIT_DEFAULT": "100000 per minute", **shared, **env})
+    if TEST_REDIS_URL and "REDIS_URL" not in full_env:  # without one: in-process cache and limits
+        full_env["REDIS_URL"] = TEST_REDIS_URL
+    return full_env
+
+
 class LiveServer:
     """One gunicorn process group serving the app."""
 
@@ -45,17 +61,7 @@ class LiveServer:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"gunicorn-{self.port}.log"
-        full_env = {k: v for k, v in os.environ.items()
-                    if k not in ("GUNICORN_CMD_ARGS", "FLASK_APP", "REDIS_URL", "DATABASE_URL")}
-        full_env.update({
-            "TICKERDESK_ENV": "development", "SECRET_KEY": SECRET, "DATABASE_URL": f"sqlite:///{db_path}",
-            "MARKET_PROVIDERS": "demo", "DEMO_ALWAYS_OPEN": "true",
-            "DEMO_TICK_S": "0.2", "LIVE_TICK_OPEN_S": "0.3", "LIVE_LOCK_TTL_S": "2", "LOG_LEVEL": "INFO",
-            "WEB_CONCURRENCY": "1", "PYTHONUNBUFFERED": "1", "RATELIMIT_REGISTER": "1000 per minute",
-            "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
-            "RATELIMIT_DEFAULT": "100000 per minute", **shared, **env})
-        if TEST_REDIS_URL and "REDIS_URL" not in full_env:  # without one: in-process cache and limits
-            full_env["REDIS_URL"] = TEST_REDIS_URL
+        full_env = server_env(db_path, shared, env)
         self._log = open(self.log_path, "wb")
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.proc = subprocess.Popen(
@@ -106,16 +112,30 @@ class Cluster:
         tag = uuid.uuid4().hex[:8]
         self.shared = {"LIVE_REDIS_PREFIX": f"tdtest:{tag}:live:", "LIVE_CHANNEL": f"tdtest-{tag}",
                        "RATELIMIT_KEY_PREFIX": f"tdtest{tag}", "AUTH_REDIS_PREFIX": f"tdtest:{tag}:",
-                       "CACHE_KEY_PREFIX": f"tdtest:{tag}:", "JOBS_KEY_PREFIX": f"tdtest:{tag}:jobs:"}
+                       "CACHE_KEY_PREFIX": f"tdtest:{tag}:", "JOBS_KEY_PREFIX": f"tdtest:{tag}:jobs:",
+                       "JOBS_DIR": str(log_dir / "jobs")}
         self.db_path, self.log_dir = db_path, log_dir
         self.servers: list[LiveServer] = []
+        self.workers: list[Any] = []
 
     def start(self, **env: str) -> LiveServer:
         server = LiveServer(self.db_path, self.log_dir, self.shared, **env)
         self.servers.append(server)
         return server
 
+    def start_worker(self, **env: str) -> Any:
+        """Start the Celery worker next to the servers, as `make run` does (it computes scores, performance)."""
+        from tests.jobs.conftest import Worker
+
+        worker = Worker(["--pool", "threads", "--concurrency", "2", "--loglevel", "INFO"],
+                        server_env(self.db_path, self.shared, {"JOBS_SCHEDULE": "heartbeat", **env}),
+                        self.log_dir / f"worker-{len(self.workers)}.log")
+        self.workers.append(worker)
+        return worker
+
     def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
         for server in self.servers:
             server.stop()
         delete_redis_keys(f"{self.shared['AUTH_REDIS_PREFIX']}*",  # live, cache, auth
