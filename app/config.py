@@ -116,6 +116,7 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL") or env.get("REDIS_URL") or "filesystem://",
         "JOBS_DIR": env.get("JOBS_DIR") or str(instance_dir / "celery"),  # the embedded broker, locks, beat
         "JOBS_KEY_PREFIX": env.get("JOBS_KEY_PREFIX", "td:jobs:"),  # broker, RedBeat, locks, heartbeats
+        "JOBS_VISIBILITY_TIMEOUT_S": _number(env, "JOBS_VISIBILITY_TIMEOUT_S", 3600.0, float),
         # Run worker computations (scores, performance) in the asking process: unit tests only.
         "JOBS_INLINE_COMPUTE": _bool(env.get("JOBS_INLINE_COMPUTE"), default=False),
         "JOBS_QUOTES_OPEN_S": _number(env, "JOBS_QUOTES_OPEN_S", 60.0, float),

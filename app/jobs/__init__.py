@@ -70,7 +70,13 @@ def broker_settings(cfg: Any) -> dict[str, Any]:
     if not url.startswith("filesystem:"):
         return {"broker_url": url,
                 "broker_transport_options": {"global_keyprefix": cfg["JOBS_KEY_PREFIX"],
-                                             "visibility_timeout": 3600},
+                                             # A task taken by a worker that dies unacknowledged (acks_late) is
+                                             # handed out again after this; it must exceed every task's time limit.
+                                             "visibility_timeout": cfg["JOBS_VISIBILITY_TIMEOUT_S"],
+                                             # Look for such tasks every 10 s (kombu's default: every 100 s).
+                                             "unacked_restore_interval": max(1, min(10, int(
+                                                 cfg["JOBS_VISIBILITY_TIMEOUT_S"]))),
+                                             "unacked_restore_throttle": 1},
                 "broker_pool_limit": 4}
     root = Path(cfg["JOBS_DIR"])
     queue, control = root / "queue", root / "control"

@@ -34,13 +34,15 @@ BATCH = 200  # symbols per core call: the client splits further per provider bat
 SOFT_LIMIT_S, HARD_LIMIT_S = 120, 150
 
 
-@shared_task(name="jobs.quotes.refresh", acks_late=True, soft_time_limit=SOFT_LIMIT_S, time_limit=HARD_LIMIT_S,
+@shared_task(name="jobs.quotes.refresh", bind=True, acks_late=True, soft_time_limit=SOFT_LIMIT_S,
+             time_limit=HARD_LIMIT_S,
              autoretry_for=(ProviderUnavailableError,), retry_backoff=2, retry_backoff_max=60,
              retry_jitter=True, max_retries=3)
-def refresh() -> dict[str, Any]:
+def refresh(self: Any) -> dict[str, Any]:
     """Refresh the due quotes and fire the alerts they meet; skip if a run is still going."""
     with state.run_lock("quotes", ttl_s=HARD_LIMIT_S) as got:
         if not got:
+            state.retry_if_redelivered(self)
             log.info("jobs_quotes_skipped", reason="a run is in progress")
             return {"skipped": True}
         result = refresh_and_evaluate()

@@ -24,13 +24,15 @@ SOFT_LIMIT_S, HARD_LIMIT_S = 600, 660
 SLACK = 0.9  # a run a little early (beat's pace, the run's own length) still counts as due
 
 
-@shared_task(name="jobs.scores.refresh", acks_late=True, soft_time_limit=SOFT_LIMIT_S, time_limit=HARD_LIMIT_S,
+@shared_task(name="jobs.scores.refresh", bind=True, acks_late=True, soft_time_limit=SOFT_LIMIT_S,
+             time_limit=HARD_LIMIT_S,
              autoretry_for=(ProviderUnavailableError,), retry_backoff=5, retry_backoff_max=300,
              retry_jitter=True, max_retries=3)
-def refresh() -> dict[str, Any]:
+def refresh(self: Any) -> dict[str, Any]:
     """Rescore the indices that are due; skip if a run is still going."""
     with state.run_lock("scores", ttl_s=HARD_LIMIT_S) as got:
         if not got:
+            state.retry_if_redelivered(self)
             log.info("jobs_scores_skipped", reason="a run is in progress")
             return {"skipped": True}
         return refresh_due()

@@ -1,7 +1,8 @@
 """What processes share to coordinate: run locks (dedupe by key) and timestamps.
 
-With Redis (`REDIS_URL`): a lock is `SET key token NX PX ttl`, released only by its holder
-(compare-and-delete), and lapses by itself if the holder dies; timestamps are plain keys.
+With Redis (`REDIS_URL`): a lock is `SET key token NX PX lease`, renewed by its holder while it
+runs, released only by its holder (compare-and-delete), and lapses by itself within the lease
+if the holder dies; timestamps are plain keys.
 Both live under JOBS_KEY_PREFIX. Without Redis (the embedded default, one host): a lock is a
 non-blocking `flock` on a file under JOBS_DIR/locks (the kernel drops it when the holder dies)
 and timestamps are small files under JOBS_DIR/state.
@@ -11,30 +12,47 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import structlog
 from flask import current_app
 
 from app.ops.redis import redis_client
 
+log = structlog.get_logger(__name__)
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+LEASE_S = 10.0  # how long a dead holder's Redis lock outlives it
 
 
 @contextmanager
 def run_lock(key: str, ttl_s: float) -> Iterator[bool]:
-    """Hold the lock `key` for the block if nobody else does; yield whether this run got it."""
+    """Hold the lock `key` for the block (at most `ttl_s`) if nobody else does; yield whether this run got it.
+
+    With Redis the lock is a lease of LEASE_S that a thread of the holder renews while the block
+    runs, so a holder that dies (a worker killed mid-task) frees it within LEASE_S, not ttl_s:
+    the redelivered task can then redo the work at once.
+    """
     client = redis_client(current_app)
     if client is not None:
         name = f"{current_app.config['JOBS_KEY_PREFIX']}lock:{key}"
         token = secrets.token_hex(8)
-        got = bool(client.set(name, token, nx=True, px=int(ttl_s * 1000)))
+        lease_ms = int(min(ttl_s, LEASE_S) * 1000)
+        got = bool(client.set(name, token, nx=True, px=lease_ms))
+        stop = threading.Event()
+        if got:
+            threading.Thread(target=_renew, args=(client, name, token, lease_ms, time.monotonic() + ttl_s, stop),
+                             name=f"lease-{key}", daemon=True).start()
         try:
             yield got
         finally:
             if got:
+                stop.set()
                 client.eval(_RELEASE, 1, name, token)
         return
     path = _folder("locks") / f"{key}.lock"
@@ -51,6 +69,17 @@ def run_lock(key: str, ttl_s: float) -> Iterator[bool]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _renew(client: Any, name: str, token: str, lease_ms: int, until: float, stop: threading.Event) -> None:
+    while not stop.wait(lease_ms / 3000):
+        if time.monotonic() >= until:
+            return  # held for its whole ttl: let it lapse
+        try:
+            if not client.eval(_RENEW, 1, name, token, lease_ms):
+                return  # lost it (lapsed while Redis was away): the holder finishes; the lock is someone else's
+        except Exception:  # noqa: BLE001 - Redis away: try again next beat, the lease may still hold
+            log.warning("run_lock_renew_failed", lock=name)
 
 
 def mark(name: str, at: float | None = None) -> None:
