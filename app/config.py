@@ -128,6 +128,9 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "JOBS_SCHEDULE": _csv(env.get("JOBS_SCHEDULE", "heartbeat,quotes,scores,sweep")),
         "JOBS_SWEEP_S": _number(env, "JOBS_SWEEP_S", 60.0, float),  # deliveries that never got going
         "JOBS_METRICS_PORT": _number(env, "JOBS_METRICS_PORT", 0, int),  # the worker's /metrics; 0: none
+        # job_runs (app/jobs/runs.py): the newest runs kept per task, pruned every Nth run a process records.
+        "JOBS_RUNS_KEEP": _number(env, "JOBS_RUNS_KEEP", 200, int),
+        "JOBS_RUNS_PRUNE_EVERY": _number(env, "JOBS_RUNS_PRUNE_EVERY", 20, int),
         # Alert delivery (app/notify, app/jobs/delivery.py): see README "Notifications".
         "SMTP_HOST": env.get("SMTP_HOST") or None,  # unset: emails go to the user's outbox (and the log)
         "SMTP_PORT": _number(env, "SMTP_PORT", 587, int),

@@ -3,7 +3,8 @@
 gunicorn.conf.py points PROMETHEUS_MULTIPROC_DIR at a fresh directory before the workers
 import the app; each worker then writes its samples there and `/metrics` aggregates them
 (prometheus_client's multiprocess mode). Without it (`flask run`, the CLI) the process's
-own registry is served.
+own registry is served. Either way the Celery queues' depths (`tickerdesk_task_queue_depth`,
+app.jobs.metrics) are measured on the broker when scraped.
 
 `/metrics` needs `Authorization: Bearer $METRICS_TOKEN` when METRICS_TOKEN is set; without a
 token it is open in development and switched off (404) in production.
@@ -97,8 +98,11 @@ def _registry() -> Any:
         return REGISTRY
     from prometheus_client import multiprocess  # noqa: PLC0415
 
+    from app.jobs.metrics import QUEUE_DEPTH  # noqa: PLC0415 - measured on the broker, not per process
+
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
+    registry.register(QUEUE_DEPTH)
     return registry
 
 
