@@ -12,7 +12,9 @@ from app.config import INSTANCE_DIR, load_config
 def create_app(config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment (or `env`), with `config` overriding single settings."""
     from app.auth.cookie_session import CookieSessionInterface
+    from app import models as _models  # noqa: F401 - register the tables on db.metadata
     from app.extensions import init_extensions
+    from app.live import events as _live_events  # noqa: F401 - before socketio.init_app (app.extensions)
     from app.ops import request_id
     from app.ops.errors import register_error_handlers
     from app.ops.logging import configure_logging

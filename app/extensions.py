@@ -77,8 +77,6 @@ def init_extensions(app: Flask) -> None:
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("RATELIMIT_DEFAULTS_EXEMPT_WHEN", _exempt_from_default_limit)
-    from app import models as _models  # noqa: F401 - register the tables on db.metadata
-
     install_id_converter(app)
 
     db.init_app(app)
@@ -94,10 +92,9 @@ def init_extensions(app: Flask) -> None:
     api.init_app(app)
     cache.init_app(app)
     aio.init_app(app)
-    # Handlers declared before the first init_app are kept by Flask-SocketIO and bound to every
-    # app's server; declared after, they would bind to that one server only (tests build many apps).
-    from app.live import events as _live_events  # noqa: F401
-
+    # The Socket.IO handlers (app.live.events) are declared before this, by create_app: handlers
+    # declared before the first init_app are kept by Flask-SocketIO and bound to every app's server;
+    # declared after, they would bind to that one server only (tests build many apps).
     # Flask-SocketIO keeps server options between init_app calls: drop an earlier app's queue.
     socketio.server_options.pop("client_manager", None)
     socketio.init_app(app, message_queue=app.config.get("REDIS_URL"), channel=app.config["LIVE_CHANNEL"],

@@ -190,3 +190,8 @@ def _prune_locked(local: dict[str, float]) -> None:
     now = time.time()
     for jti in [j for j, exp in local.items() if exp <= now]:
         del local[jti]
+
+
+@sessions.sessions_ended.connect
+def _forget_ended(_app: object, session_ids: set[str], **_: object) -> None:
+    forget_sessions(session_ids)

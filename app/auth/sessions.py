@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
@@ -26,6 +27,8 @@ from app.models.types import utcnow
 
 PAGE, API = "page", "api"
 _ENDED_KEY = "tickerdesk_ended_sessions"
+# Sent (sender: the app, session_ids: a set) once the end of log-in sessions is committed.
+sessions_ended = Namespace().signal("sessions-ended")
 _CHUNK = 500
 
 
@@ -114,11 +117,9 @@ def _after_commit(session: Session) -> None:
     ended = session.info.pop(_ENDED_KEY, None)
     if not ended:
         return
-    from app.auth import blocklist  # noqa: PLC0415 - import cycle
-    from app.live import disconnect_sessions  # noqa: PLC0415
-
-    blocklist.forget_sessions(ended)
-    disconnect_sessions(current_app._get_current_object(), ended)
+    # Subscribers: the token state (app.auth.blocklist forgets its copies) and the live sockets
+    # (app.live disconnects this process's); they import this module, never the other way round.
+    sessions_ended.send(current_app._get_current_object(), session_ids=ended)
 
 
 @event.listens_for(db.session, "after_rollback")

@@ -48,9 +48,9 @@ def components(app: Flask) -> dict[str, dict[str, Any]]:
 
 @worker_ready.connect
 def _start_worker_heartbeat(sender: Any = None, **_: Any) -> None:
-    from app.jobs import celery_app  # noqa: PLC0415
+    from celery import current_app as celery_app  # noqa: PLC0415 - app.jobs's, without importing the package
 
-    app = celery_app.flask_app
+    app = getattr(celery_app, "flask_app", None)
     if app is None:
         return
     every = float(app.config["JOBS_HEARTBEAT_S"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from app.auth.sessions import sessions_ended
 from app.live.registry import Registry
 from app.live.streamer import NAMESPACE, LiveLoop
 from app.ops.redis import redis_client
@@ -66,3 +67,8 @@ def init_app(app: Flask) -> None:
 
 
 __all__ = ["NAMESPACE", "LiveState", "disconnect_sessions", "init_app", "live_state"]
+
+
+@sessions_ended.connect
+def _disconnect_ended(app: Flask, session_ids: set[str], **_: object) -> None:
+    disconnect_sessions(app, session_ids)

@@ -15,6 +15,7 @@ from app.models.notify import AlertChannels, AlertFire, Delivery, NotificationSe
 from app.ops.errors import APIError
 
 log = structlog.get_logger(__name__)
+SEND_TASK = "delivery.send"  # app.jobs.delivery.send_delivery, enqueued by name (jobs sit above this package)
 MAX_FIRES_PER_CALL = 10_000
 
 
@@ -45,16 +46,15 @@ def enqueue(delivery_ids: list[int]) -> None:
     """Hand each (committed) delivery to the sending task; one the broker refuses stays pending."""
     if not delivery_ids:
         return
-    from app.jobs.delivery import send_delivery
+    from celery import current_app as celery  # the app's Celery app (app.jobs), found without importing it
 
-    celery = send_delivery.app
     if not (celery.conf.task_always_eager or getattr(celery, "flask_app", None) is not None):
         # No Celery app configured in this process (app.jobs.init_app not run): the sweep sends them later.
         log.warning("delivery_enqueue_skipped", reason="celery_not_configured", deliveries=len(delivery_ids))
         return
     for delivery_id in delivery_ids:
         try:
-            send_delivery.delay(delivery_id)
+            celery.tasks[SEND_TASK].delay(delivery_id)
         except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; the sweep re-enqueues pending rows
             log.warning("delivery_enqueue_failed", delivery_id=delivery_id, error=type(exc).__name__)
 

@@ -10,7 +10,9 @@ that is it a Decimal anyone computes with.
 """
 from __future__ import annotations
 
+import hashlib
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -74,3 +76,20 @@ class Amount(DecimalString):
             return parse_amount(value)
         except AmountError as exc:
             raise ValidationError(str(exc)) from None
+
+
+def content_key(day: date, symbol: str, kind: str, quantity: Any, price: Any, fee: Any, currency: str | None,
+                note: str | None) -> str:
+    """Return a fingerprint of a transaction's content (the stock's currency is filled in when empty)."""
+    from app.stocks.search import stock_row  # noqa: PLC0415 - the universe loads lazily
+
+    row = stock_row(symbol.upper())
+    currency = (currency or (row.currency if row else "")).upper()
+    text = "|".join([day.isoformat(), symbol.upper(), kind.lower(), plain(quantity), plain(price), plain(fee),
+                     currency, (note or "").strip()])
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def plain(value: Any) -> str:
+    """Return a decimal amount as plain digits, without exponent or trailing zeros ("1E+1" -> "10")."""
+    return format(Decimal(value).normalize(), "f")

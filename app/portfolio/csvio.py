@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import csv
 import re
-import hashlib
 import io
 from collections import Counter
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from app.portfolio.amounts import AmountError, parse_amount
+from app.portfolio.amounts import AmountError, content_key, parse_amount, plain
 from app.portfolio.services import TransactionIn
 
 COLUMNS = ("date", "symbol", "kind", "quantity", "price", "fee", "currency", "note")
@@ -38,7 +37,7 @@ def export_csv(rows: list[Any]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for r in rows:
-        writer.writerow([r.day.isoformat(), r.symbol, r.kind, _plain(r.quantity), _plain(r.price), _plain(r.fee or 0),
+        writer.writerow([r.day.isoformat(), r.symbol, r.kind, plain(r.quantity), plain(r.price), plain(r.fee or 0),
                          r.currency, neutralise(r.note or "")])
     return out.getvalue()
 
@@ -90,17 +89,6 @@ def _parse_rows(reader: csv.DictReader) -> tuple[list[tuple[int, TransactionIn, 
     return parsed, errors
 
 
-def content_key(day: date, symbol: str, kind: str, quantity: Any, price: Any, fee: Any, currency: str | None,
-                note: str | None) -> str:
-    """Return a fingerprint of a transaction's content (the stock's currency is filled in when empty)."""
-    from app.stocks.search import stock_row
-    row = stock_row(symbol.upper())
-    currency = (currency or (row.currency if row else "")).upper()
-    text = "|".join([day.isoformat(), symbol.upper(), kind.lower(), _plain(quantity), _plain(price), _plain(fee),
-                     currency, (note or "").strip()])
-    return hashlib.sha256(text.encode()).hexdigest()[:40]
-
-
 def _entry(row: dict[str, str]) -> tuple[TransactionIn | None, dict[str, list[str]]]:
     problems: dict[str, list[str]] = {}
     for name in REQUIRED:
@@ -128,8 +116,3 @@ def _parse(problems: dict[str, list[str]], name: str, value: str | None, parse, 
     except ValueError:
         problems[name] = [message]
     return None
-
-
-def _plain(value: Any) -> str:
-    text = format(Decimal(value).normalize(), "f")
-    return text

@@ -161,11 +161,10 @@ def import_transactions(user_id: int, parsed: list[tuple[int, TransactionIn, str
 
 def content_keys(rows: list[Transaction]) -> list[str]:
     """Return each stored transaction's content key, as the CSV import computes it for a row."""
-    from app.portfolio.csvio import content_key
     seen: dict[str, int] = {}
     keys = []
     for r in rows:
-        content = content_key(r.day, r.symbol, r.kind, r.quantity, r.price, r.fee or 0, r.currency, r.note)
+        content = amounts.content_key(r.day, r.symbol, r.kind, r.quantity, r.price, r.fee or 0, r.currency, r.note)
         seen[content] = seen.get(content, 0) + 1
         keys.append(f"{content}#{seen[content]}")
     return keys
