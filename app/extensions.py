@@ -18,7 +18,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 from app import aio, cache
-from app.auth.jwtmemo import MemoJWTManager
+from app.ops.jwtmemo import MemoJWTManager
 from app.ops.apidoc import TickerdeskApi, install_id_converter
 
 
@@ -39,7 +39,7 @@ def user_or_ip() -> str:
     """Rate-limit key: the identity of a valid bearer token, else the client IP.
 
     Only the token's signature and expiry are checked here (from the memo of verified tokens,
-    app.auth.jwtmemo); the view's own check refuses a revoked or outdated one.
+    app.ops.jwtmemo); the view's own check refuses a revoked or outdated one.
     """
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer "):

@@ -25,7 +25,7 @@ class MarketHours:
         """Return whether the symbol's exchange trades now (unknown exchanges count as open)."""
         if self.always_open:
             return True
-        from app.live.streamer import CALENDARS, exchange_status  # noqa: PLC0415 - exchange_calendars is slow
+        from app.market.hours import CALENDARS, exchange_status  # noqa: PLC0415 - exchange_calendars is slow
         from app.stocks.search import stock_row  # noqa: PLC0415
 
         row = stock_row(symbol)

@@ -42,6 +42,7 @@ from sqlalchemy import select
 from app.cache import get_cache
 from app.extensions import db, socketio
 from app.live.registry import Registry
+from app.market.hours import CALENDARS, exchange_status  # noqa: F401 - exchange_status re-exported
 from app.models import Alert, Transaction, User
 from app.models.types import utcnow
 from app.ops import metrics
@@ -49,14 +50,6 @@ from app.ops import metrics
 log = structlog.get_logger(__name__)
 NAMESPACE = "/live"
 ALERTS_PER_TICK = 500  # a backlog drains over a few ticks instead of one huge one
-
-# The universe's exchange names -> ISO 10383 codes of exchange_calendars.
-CALENDARS = {
-    "NYSE": "XNYS", "NASDAQ": "XNAS", "TSE": "XTKS", "XETRA": "XETR", "LSE": "XLON",
-    "Euronext Paris": "XPAR", "BME": "XMAD", "Nasdaq Stockholm": "XSTO", "Euronext Amsterdam": "XAMS",
-    "Nasdaq Helsinki": "XHEL", "SIX": "XSWX", "Euronext Brussels": "XBRU", "Borsa Italiana": "XMIL",
-}
-
 
 def symbol_room(symbol: str) -> str:
     """The room of everyone subscribed to `symbol`."""
@@ -66,24 +59,6 @@ def symbol_room(symbol: str) -> str:
 def user_room(user_id: int) -> str:
     """The room of every connection of one user."""
     return f"user:{user_id}"
-
-
-@lru_cache(maxsize=None)
-def _calendar(code: str):
-    import exchange_calendars  # noqa: PLC0415 - slow to import; only the streamer needs it
-
-    return exchange_calendars.get_calendar(code)
-
-
-def exchange_status(code: str, now: datetime) -> dict[str, Any]:
-    """Return whether exchange `code` is open at `now`, and when that next changes."""
-    import pandas as pd  # noqa: PLC0415
-
-    cal = _calendar(code)
-    minute = pd.Timestamp(now).floor("min")
-    is_open = bool(cal.is_open_on_minute(minute, ignore_breaks=True))
-    change = cal.next_close(minute) if is_open else cal.next_open(minute)
-    return {"exchange": code, "open": is_open, "next_change": change.isoformat()}
 
 
 class Streamer:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask_jwt_extended import current_user, jwt_required
 
-import app.jobs.delivery  # noqa: F401 - registers the delivery tasks in every process that builds the app
 from app.notify import schemas, services, settings
 from app.ops.apidoc import Blueprint
 

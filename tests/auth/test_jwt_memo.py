@@ -10,7 +10,7 @@ import pytest
 from flask_jwt_extended import create_access_token, decode_token
 from sqlalchemy import event
 
-from app.auth import jwtmemo
+from app.ops import jwtmemo
 from app.extensions import db
 from app.models import User
 from tests.conftest import PASSWORD, TEST_REDIS_URL, base_env, make_config, needs_redis, register_api

@@ -1,0 +1,1 @@
+"""Operations: errors, logging, metrics, health, request ids, Redis, coordination between processes."""
