@@ -63,18 +63,21 @@ def post_webhook(url: str, secret: str, body: bytes, headers: dict[str, str], *,
                  allow_private: bool, require_https: bool) -> int:
     """POST the signed body to the URL (no redirects followed); return the status, raise DeliveryError on failure."""
     try:
-        check_webhook_url(url, allow_private=allow_private, require_https=require_https)
+        address = resolve_webhook_url(url, allow_private=allow_private, require_https=require_https)
     except ValueError as exc:
         raise PermanentDeliveryError(str(exc)) from None
     parts = urlsplit(url)
     timestamp = str(int(time.time()))
     all_headers = {**headers, "User-Agent": "Tickerdesk-Webhook/1", TIMESTAMP_HEADER: timestamp,
                    SIGNATURE_HEADER: sign(secret, timestamp, body)}
-    conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    kwargs: dict[str, Any] = {"timeout": timeout_s}
+    # The connection goes to the address that was checked (None: private targets allowed), so a DNS
+    # answer that changes between the check and the connect (rebinding) cannot point it inwards.
     if parts.scheme == "https":
-        kwargs["context"] = ssl.create_default_context()
-    conn = conn_cls(parts.hostname, parts.port, **kwargs)
+        conn: http.client.HTTPConnection = _PinnedHTTPSConnection(parts.hostname, parts.port, address=address,
+                                                                  timeout=timeout_s,
+                                                                  context=ssl.create_default_context())
+    else:
+        conn = _PinnedHTTPConnection(parts.hostname, parts.port, address=address, timeout=timeout_s)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         conn.request("POST", path, body=body, headers=all_headers)
@@ -109,7 +112,14 @@ def send_email(cfg: Any, to: str, subject: str, body: str) -> None:
 
 
 def check_webhook_url(url: str, *, allow_private: bool, require_https: bool) -> str:
-    """Return the URL if a webhook may be sent to it, else raise ValueError saying why.
+    """Return the URL if a webhook may be sent to it, else raise ValueError saying why."""
+    resolve_webhook_url(url, allow_private=allow_private, require_https=require_https)
+    return url
+
+
+def resolve_webhook_url(url: str, *, allow_private: bool, require_https: bool) -> str | None:
+    """Return the address to connect to for the URL (None when private targets are allowed), or raise
+    ValueError saying why a webhook may not be sent to it.
 
     Unless private targets are allowed (development, testing), the host is resolved and
     every address it resolves to must be public: no loopback, private, link-local,
@@ -134,7 +144,7 @@ def check_webhook_url(url: str, *, allow_private: bool, require_https: bool) -> 
     if parts.fragment:
         raise ValueError("Must not contain a #fragment.")
     if allow_private:
-        return url
+        return None
     try:
         infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80),
                                    type=socket.SOCK_STREAM)
@@ -143,7 +153,38 @@ def check_webhook_url(url: str, *, allow_private: bool, require_https: bool) -> 
     for info in infos:
         if not is_public_address(info[4][0]):
             raise ValueError("The host resolves to a private, loopback or reserved address.")
-    return url
+    if not infos:
+        raise ValueError("The host does not resolve.")
+    return infos[0][4][0]
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection to a given address (if any), with the URL's host in the Host header."""
+
+    def __init__(self, host: str, port: int | None, *, address: str | None, **kwargs: Any) -> None:
+        super().__init__(host, port, **kwargs)
+        self.address = address
+
+    def connect(self) -> None:
+        if self.address is None:
+            super().connect()
+            return
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection to a given address (if any); the certificate is checked against the URL's host."""
+
+    def __init__(self, host: str, port: int | None, *, address: str | None, **kwargs: Any) -> None:
+        super().__init__(host, port, **kwargs)
+        self.address = address
+
+    def connect(self) -> None:
+        if self.address is None:
+            super().connect()
+            return
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def is_public_address(address: str) -> bool:
