@@ -52,7 +52,7 @@ def _trust_proxies(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount the page and API blueprints of every feature."""
     from app.auth import headers as auth_headers, tokens as _tokens  # noqa: F401 - tokens: session and JWT loaders
-    from app.admin import api as admin_api
+    from app.admin import api as admin_api, pages as admin_pages
     from app.alerts import api as alerts_api, pages as alerts_pages
     from app.auth import api as auth_api, pages as auth_pages
     from app.dashboard import pages as dashboard_pages
@@ -70,7 +70,7 @@ def register_blueprints(app: Flask) -> None:
     metrics.init_app(app)
     app.register_blueprint(dashboard_pages.bp)
     app.register_blueprint(auth_pages.bp)
-    for pages in (stock_pages, research_pages, watchlist_pages, portfolio_pages, alerts_pages):
+    for pages in (stock_pages, research_pages, watchlist_pages, portfolio_pages, alerts_pages, admin_pages):
         app.register_blueprint(pages.bp)
     for blueprint in (auth_api.bp, stocks_api.bp, research_api.bp, watchlist_api.bp,
                       portfolio_api.bp, alerts_api.bp, notify_api.bp, admin_api.bp):

@@ -1,4 +1,5 @@
-"""The admin JSON API: cache statistics and invalidation. Admins only (`flask users create-admin`)."""
+"""The admin JSON API: cache statistics and invalidation, the pipeline's job runs, every user's failed
+deliveries and their retry. Admins only (`flask users create-admin`)."""
 from __future__ import annotations
 
 from functools import wraps
@@ -7,6 +8,7 @@ from typing import Any, Callable
 from flask_jwt_extended import current_user, jwt_required
 from marshmallow import Schema, fields, validate
 
+from app.admin import schemas, services
 from app.auth import services as auth_services
 from app.cache import get_cache
 from app.extensions import db
@@ -72,3 +74,30 @@ def cache_invalidate(body):
     auth_services.audit("cache_invalidated", current_user.id, pattern=body["pattern"])
     db.session.commit()
     return {"pattern": body["pattern"], **result}
+
+
+@bp.get("/jobs")
+@admin_required
+@bp.arguments(schemas.JobRunsQuerySchema, location="query")
+@bp.response(200, schemas.JobRunsSchema)
+def job_runs(query):
+    """Return the recent pipeline task runs, newest first (filter by task and state), and each task's summary."""
+    page = services.job_runs(query["task"], query["state"], query["limit"], query["before"])
+    return {**page, "tasks": services.task_summaries()}
+
+
+@bp.get("/deliveries")
+@admin_required
+@bp.arguments(schemas.DeliveriesQuerySchema, location="query")
+@bp.response(200, schemas.AdminDeliveriesSchema)
+def deliveries(query):
+    """Return every user's deliveries in one status (default: failed), newest first; webhook paths hidden."""
+    return services.deliveries(query["status"], query["limit"], query["before"])
+
+
+@bp.post("/deliveries/<int:delivery_id>/retry")
+@admin_required
+@bp.response(202, schemas.AdminDeliverySchema)
+def retry_delivery(delivery_id: int):
+    """Send any user's failed delivery again (404 unknown id, 409 unless it failed); audited."""
+    return services.retry_delivery(current_user.id, delivery_id)
