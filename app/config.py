@@ -17,6 +17,8 @@ from dotenv import load_dotenv
 
 ENVIRONMENTS = ("development", "production", "testing")
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+# The job families JOBS_SCHEDULE may name; app/jobs/schedule.py maps each to its task and pace.
+JOB_FAMILIES = ("heartbeat", "quotes", "scores", "sweep", "news", "bars", "fx", "profiles")
 
 
 class ConfigError(RuntimeError):
@@ -125,9 +127,22 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "JOBS_SCORES_CLOSED_S": _number(env, "JOBS_SCORES_CLOSED_S", 3600.0, float),
         "JOBS_HEARTBEAT_S": _number(env, "JOBS_HEARTBEAT_S", 15.0, float),
         "JOBS_HEARTBEAT_STALE_S": _number(env, "JOBS_HEARTBEAT_STALE_S", 90.0, float),
-        "JOBS_SCHEDULE": _csv(env.get("JOBS_SCHEDULE", "heartbeat,quotes,scores,sweep")),
+        "JOBS_SCHEDULE": _csv(env.get("JOBS_SCHEDULE", ",".join(JOB_FAMILIES))),
         "JOBS_SWEEP_S": _number(env, "JOBS_SWEEP_S", 60.0, float),  # deliveries that never got going
         "JOBS_METRICS_PORT": _number(env, "JOBS_METRICS_PORT", 0, int),  # the worker's /metrics; 0: none
+        # Market data the pages read, kept warm (app/jobs/data.py, warmup.py): see README "Background jobs".
+        "JOBS_NEWS_S": _number(env, "JOBS_NEWS_S", 900.0, float),
+        "JOBS_NEWS_ROTATION": _number(env, "JOBS_NEWS_ROTATION", 30, int),  # index constituents per news run
+        "JOBS_BARS_S": _number(env, "JOBS_BARS_S", 900.0, float),  # looks for exchanges that closed a session
+        "JOBS_FX_S": _number(env, "JOBS_FX_S", 3600.0, float),  # looks for rates older than JOBS_FX_PERIOD_S
+        "JOBS_FX_PERIOD_S": _number(env, "JOBS_FX_PERIOD_S", 86400.0, float),
+        "JOBS_PROFILES_S": _number(env, "JOBS_PROFILES_S", 3600.0, float),
+        "JOBS_PROFILES_ROTATION": _number(env, "JOBS_PROFILES_ROTATION", 12, int),  # symbols per profiles run
+        "JOBS_PROFILES_PERIOD_S": _number(env, "JOBS_PROFILES_PERIOD_S", 604800.0, float),  # one pass a week
+        # Calls a job may make per minute to a provider metered per minute (Finnhub's free tier: 60).
+        "JOBS_PROVIDER_CALLS_PER_MIN": _number(env, "JOBS_PROVIDER_CALLS_PER_MIN", 30.0, float),
+        "JOBS_WARMUP_ACTIVE_DAYS": _number(env, "JOBS_WARMUP_ACTIVE_DAYS", 7, int),  # 0: no warm-up
+        "JOBS_WARMUP_ONCE_S": _number(env, "JOBS_WARMUP_ONCE_S", 600.0, float),  # workers starting within: one
         # job_runs (app/jobs/runs.py): the newest runs kept per task, pruned every Nth run a process records.
         "JOBS_RUNS_KEEP": _number(env, "JOBS_RUNS_KEEP", 200, int),
         "JOBS_RUNS_PRUNE_EVERY": _number(env, "JOBS_RUNS_PRUNE_EVERY", 20, int),
@@ -162,10 +177,10 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
     if cfg["LIVE_STREAMER"] not in ("web", "off"):
         raise ConfigError(f"LIVE_STREAMER must be 'web' (web processes may run the streamer) or 'off' "
                           f"(only `flask live stream` does), not {cfg['LIVE_STREAMER']!r}")
-    unknown_jobs = set(cfg["JOBS_SCHEDULE"]) - {"heartbeat", "quotes", "scores", "sweep"}
+    unknown_jobs = set(cfg["JOBS_SCHEDULE"]) - set(JOB_FAMILIES)
     if unknown_jobs:
         raise ConfigError(f"JOBS_SCHEDULE names unknown jobs: {', '.join(sorted(unknown_jobs))} "
-                          "(known: heartbeat, quotes, scores, sweep)")
+                          f"(known: {', '.join(JOB_FAMILIES)})")
     cfg.update(overrides or {})
     return cfg
 

@@ -1,13 +1,15 @@
 """The beat schedule: which job runs how often (intervals from the config).
 
-Each family's task decides per run what is due (open or closed exchanges), so the beat
-only needs the fast pace. JOBS_SCHEDULE names the families that are scheduled.
+Each family's task decides per run what is due (open or closed exchanges, closed sessions,
+rates and profiles past their period), so the beat only needs the fast pace. JOBS_SCHEDULE
+names the families that are scheduled, out of `app.config.JOB_FAMILIES`. Importing this
+module registers every task, the warm-up on worker start included.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from app.jobs import delivery, heartbeat, quotes, scores
+from app.jobs import data, delivery, heartbeat, quotes, scores, warmup  # noqa: F401 - warmup: its signal
 
 MIN_EXPIRES_S = 10.0  # the filesystem broker is polled once a second: a short interval must not expire in the queue
 TASKS = {
@@ -15,6 +17,10 @@ TASKS = {
     "quotes": (quotes.refresh.name, "JOBS_QUOTES_OPEN_S"),
     "scores": (scores.refresh.name, "JOBS_SCORES_OPEN_S"),
     "sweep": (delivery.sweep_pending.name, "JOBS_SWEEP_S"),  # fires and deliveries a dead worker left behind
+    "news": (data.news.name, "JOBS_NEWS_S"),
+    "bars": (data.bars.name, "JOBS_BARS_S"),
+    "fx": (data.fx.name, "JOBS_FX_S"),
+    "profiles": (data.profiles.name, "JOBS_PROFILES_S"),
 }
 
 

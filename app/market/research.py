@@ -4,6 +4,8 @@ Each function serves what the cache holds and sends only the misses to the async
 all of them in one `run_sync` call that the client fans out under each provider's limits.
 A symbol whose fetch fails (or does not finish inside the time budget) is left out of a
 bulk answer instead of failing the whole call: the growth score treats it as missing.
+The `refresh_*` functions (for the background jobs) fetch now, fresh entries or not, and
+write the very entries the readers above read.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ NEWS_LIMIT = 20
 
 def profile_for(symbol: str) -> dict[str, Any]:
     """Return one company's fundamentals (`stale` when served from the last good copy); raises MarketError."""
-    found, errors = _bulk("profile", [symbol], lambda c, s: c.fetch_profile(s), _profile_payload)
+    found, errors = _bulk("profile", [symbol], _fetch_profile, _profile_payload)
     if symbol in found:
         return found[symbol]
     raise errors[symbol]
@@ -38,12 +40,12 @@ def profile_for(symbol: str) -> dict[str, Any]:
 
 def profiles_for(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Return fundamentals for many symbols; the ones no provider answered are left out."""
-    return _bulk("profile", list(symbols), lambda c, s: c.fetch_profile(s), _profile_payload)[0]
+    return _bulk("profile", list(symbols), _fetch_profile, _profile_payload)[0]
 
 
 def news_for(symbol: str) -> dict[str, Any]:
     """Return `{items, sentiment, source, stale}` with a VADER score per headline; raises MarketError."""
-    found, errors = _bulk("news", [symbol], lambda c, s: c.fetch_news(s, NEWS_LIMIT), _news_payload)
+    found, errors = _bulk("news", [symbol], _fetch_news, _news_payload)
     if symbol in found:
         return found[symbol]
     raise errors[symbol]
@@ -51,18 +53,13 @@ def news_for(symbol: str) -> dict[str, Any]:
 
 def sentiments_for(symbols: Iterable[str]) -> dict[str, float]:
     """Return the aggregate news sentiment (-1..1) of every symbol whose news could be read."""
-    found = _bulk("news", list(symbols), lambda c, s: c.fetch_news(s, NEWS_LIMIT), _news_payload)[0]
+    found = _bulk("news", list(symbols), _fetch_news, _news_payload)[0]
     return {s: n["sentiment"]["score"] for s, n in found.items() if n["sentiment"]["score"] is not None}
 
 
 def fx_rates(currencies: Iterable[str], quote: str, on: date | None = None) -> dict[str, float]:
     """Return how many units of `quote` one unit of each currency buys (on a day, or now)."""
-    wanted = [c.upper() for c in dict.fromkeys(currencies) if c and c.upper() != quote.upper()]
-    day = on.isoformat() if on else "latest"
-    found = _bulk("fx", [f"{c}/{quote.upper()}/{day}" for c in wanted],
-                  lambda client, pair: client.fetch_fx(*pair.split("/")[:2], on),
-                  lambda rate: {"rate": rate.rate, "on": rate.on.isoformat(), "source": rate.source},
-                  ttl="history")[0]
+    found = _bulk("fx", _fx_pairs(currencies, quote, on), _fetch_fx, _fx_payload, ttl="history")[0]
     rates = {key.split("/")[0]: value["rate"] for key, value in found.items()}
     if quote:
         rates[quote.upper()] = 1.0
@@ -99,34 +96,76 @@ def closes_for(symbols: Iterable[str], start: date, end: date) -> dict[str, dict
     Cached per symbol and day; the ranges never fetched are fetched for all symbols in
     one call and persisted as `PriceBar`s, so scoring an index reads the database once.
     """
+    return _closes(symbols, start, end)
+
+
+def refresh_news(symbols: Iterable[str], providers: tuple[str, ...] | None = None,
+                 ttl_s: float | None = None) -> dict[str, list[str]]:
+    """Fetch the symbols' headlines now into the entries `news_for` and `sentiments_for` read.
+
+    Returns `{"fetched": [...], "failed": [...]}`; `providers` narrows MARKET_PROVIDERS, `ttl_s`
+    replaces the news TTL (a job that comes back later keeps its entries fresh until then).
+    """
+    return _outcome(_bulk("news", list(symbols), _fetch_news, _news_payload, ttl=ttl_s, force=True,
+                         providers=providers))
+
+
+def refresh_profiles(symbols: Iterable[str], providers: tuple[str, ...] | None = None,
+                     ttl_s: float | None = None) -> dict[str, list[str]]:
+    """Fetch the symbols' fundamentals now into the entries `profile_for` and `profiles_for` read (as refresh_news)."""
+    return _outcome(_bulk("profile", list(symbols), _fetch_profile, _profile_payload, ttl=ttl_s, force=True,
+                         providers=providers))
+
+
+def refresh_fx(currencies: Iterable[str], quote: str, ttl_s: float | None = None) -> dict[str, list[str]]:
+    """Fetch the currencies' latest rates to `quote` now into the entries `fx_rates` reads; return the currencies."""
+    outcome = _outcome(_bulk("fx", _fx_pairs(currencies, quote, None), _fetch_fx, _fx_payload,
+                             ttl=ttl_s or "history", force=True))
+    return {kind: [pair.split("/")[0] for pair in pairs] for kind, pairs in outcome.items()}
+
+
+def refresh_closes(symbols: Iterable[str], start: date, end: date,
+                   ttl_s: float | None = None) -> dict[str, list[str]]:
+    """Reload the symbols' closes (fetching the days never stored) into the entries `closes_for` reads."""
+    wanted = list(dict.fromkeys(symbols))
+    loaded = _closes(wanted, start, end, force=True, ttl=ttl_s)
+    return {"fetched": [s for s in wanted if s in loaded], "failed": [s for s in wanted if s not in loaded]}
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _closes(symbols: Iterable[str], start: date, end: date, force: bool = False,
+            ttl: float | None = None) -> dict[str, dict[str, list]]:
     wanted = list(dict.fromkeys(symbols))
     end = min(end, utc_today())
     cache = market_cache()
     keys = {s: f"closes:{s}:{start.isoformat()}:{end.isoformat()}" for s in wanted}
-    hits = cache.get_many(keys.values())
+    hits = {} if force else cache.get_many(keys.values())
     out = {s: hits[k].value for s, k in keys.items() if k in hits}
     missing = [s for s in wanted if s not in out]
     if not missing:
         return out
     _fill_gaps(missing, start, end)
     loaded = _read_closes(missing, start, end)
-    cache.set_many({keys[s]: loaded[s] for s in missing if loaded[s]["d"]}, "history")
+    cache.set_many({keys[s]: loaded[s] for s in missing if loaded[s]["d"]}, ttl or "history")
     out.update({s: loaded[s] for s in missing if loaded[s]["d"]})
     return out
 
 
-# -- helpers ---------------------------------------------------------------------------
-
 def _bulk(kind: str, symbols: list[str], fetch: Callable[[Any, str], Awaitable[Any]],
-          payload: Callable[[Any], dict[str, Any]], ttl: str | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, MarketError]]:
+          payload: Callable[[Any], dict[str, Any]], ttl: str | float | None = None, force: bool = False,
+          providers: tuple[str, ...] | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, MarketError]]:
+    # force: fetch even the fresh entries (a job's refresh); providers: a narrower chain than MARKET_PROVIDERS.
     cache = market_cache()
     keys = {s: f"{kind}:{s}" for s in dict.fromkeys(symbols)}
     hits = cache.get_many(keys.values())
-    found = {s: {**hits[k].value, "stale": False} for s, k in keys.items() if k in hits and not hits[k].stale}
+    found = {} if force else {s: {**hits[k].value, "stale": False} for s, k in keys.items()
+                              if k in hits and not hits[k].stale}
     todo = [s for s in keys if s not in found]
     if not todo:
         return found, {}
     names, settings = chain_settings()
+    names = providers or names
     budget = settings["MARKET_BUDGET_S"]
     results = aio.run_sync(_gather_within(budget, names, settings, todo, fetch), timeout=budget + 2)
     fresh = {s: payload(r) for s, r in results.items() if not isinstance(r, BaseException)}
@@ -164,6 +203,35 @@ async def _gather_within(budget_s: float, names: tuple[str, ...], settings: Mapp
     if pending:
         log.warning("bulk_fetch_over_budget", unfinished=len(pending), of=len(symbols))
     return out
+
+
+def _outcome(result: tuple[dict[str, dict[str, Any]], dict[str, MarketError]]) -> dict[str, list[str]]:
+    found, errors = result  # a failed fetch served from the last good copy is stale: it failed
+    return {"fetched": [s for s, v in found.items() if not v["stale"]],
+            "failed": [s for s, v in found.items() if v["stale"]] + list(errors)}
+
+
+def _fetch_news(client: Any, symbol: str) -> Awaitable[Any]:
+    return client.fetch_news(symbol, NEWS_LIMIT)
+
+
+def _fetch_profile(client: Any, symbol: str) -> Awaitable[Any]:
+    return client.fetch_profile(symbol)
+
+
+def _fx_pairs(currencies: Iterable[str], quote: str, on: date | None) -> list[str]:
+    wanted = [c.upper() for c in dict.fromkeys(currencies) if c and c.upper() != quote.upper()]
+    day = on.isoformat() if on else "latest"
+    return [f"{c}/{quote.upper()}/{day}" for c in wanted]
+
+
+def _fetch_fx(client: Any, pair: str) -> Awaitable[Any]:
+    base, quote, day = pair.split("/")
+    return client.fetch_fx(base, quote, None if day == "latest" else date.fromisoformat(day))
+
+
+def _fx_payload(rate: Any) -> dict[str, Any]:
+    return {"rate": rate.rate, "on": rate.on.isoformat(), "source": rate.source}
 
 
 def _profile_payload(profile: Any) -> dict[str, Any]:
