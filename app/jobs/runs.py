@@ -124,8 +124,10 @@ def _failed(task_id: str | None = None, exception: BaseException | None = None, 
 @task_retry.connect
 def _retried(request: Any = None, reason: Any = None, **_: Any) -> None:
     run = _current(getattr(request, "id", None))
-    if run is not None and isinstance(reason, BaseException):
-        run["error"] = reason
+    cause = getattr(reason, "exc", None)  # celery.exceptions.Retry carries what made the task retry
+    error = cause if isinstance(cause, BaseException) else reason
+    if run is not None and isinstance(error, BaseException):
+        run["error"] = error
 
 
 @task_postrun.connect
