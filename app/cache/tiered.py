@@ -21,9 +21,9 @@ from app.cache.base import (
     Entry,
     make_entry,
 )
-from app.cache.breaker import Backoff
 from app.cache.memory import DEFAULT_MAX_ENTRIES, MemoryBackend
 from app.cache.redis_backend import RedisBackend
+from app.ops.breaker import CircuitBreaker
 
 log = structlog.get_logger(__name__)
 
@@ -67,8 +67,10 @@ class TieredCache:
         if redis is None and redis_url:
             redis = RedisBackend(redis_url, prefix=prefix, socket_timeout_s=socket_timeout_s)
         self._l2 = redis
-        self._breaker = Backoff(backoff_s, name="redis",
-                                target=redis.safe_url if redis is not None else None)
+        target = redis.safe_url if redis is not None else None  # already redacted: it is logged
+        # One connection error trips it: every call would otherwise wait out its socket timeout.
+        self._breaker = CircuitBreaker(1, backoff_s, on_open=lambda exc: _log_down(target, backoff_s, exc),
+                                       on_close=lambda down_s: _log_back(target, down_s))
         self._events = Counters(*EVENTS)
         self._pending_lock = threading.Lock()
         self._pending: list[tuple[str, Any]] = []
@@ -249,14 +251,16 @@ class TieredCache:
             return out
         l1["ttl_cap_s"] = self.l1_ttl_s
         out["l1"] = l1
-        if self._breaker.is_down:
+        if self._breaker.is_open:
             l2 = {"backend": "redis", "url": self._l2.safe_url, "prefix": self._l2.prefix,
                   **self._l2.counters(), "size": None, "db_keys": None}
             hits, misses = l2["hits"], l2["misses"]
             l2["hit_rate"] = round(hits / (hits + misses), 4) if hits + misses else None
         else:
             l2 = self._l2.stats()
-        l2.update(self._breaker.state())
+        l2.update({"state": "down" if self._breaker.is_open else "up",
+                   "retry_in_s": round(self._breaker.retry_in_s, 3), "backoff_s": self._breaker.reset_after_s,
+                   "outages": self._breaker.outages})
         with self._pending_lock:
             l2["pending_replays"] = len(self._pending)
         out["l2"] = l2
@@ -326,7 +330,7 @@ class TieredCache:
             return _UNAVAILABLE
         settled = False
         try:
-            if breaker.is_down:  # this caller is the probe: confirm, replay, then run
+            if breaker.is_open:  # this caller is the probe: confirm, replay, then run
                 self._l2.ping()
                 self._reachable()
             result = command(*args)
@@ -383,3 +387,12 @@ class TieredCache:
         if overflow:
             log.warning("cache.replay_incomplete", store="redis",
                         detail="too many changes during the outage; some were not replayed")
+
+
+def _log_down(target: str | None, backoff_s: float, exc: BaseException | None) -> None:
+    log.warning("cache.remote_down", store="redis", target=target, error_type=type(exc).__name__,
+                error=str(exc), backoff_s=backoff_s)
+
+
+def _log_back(target: str | None, down_s: float) -> None:
+    log.info("cache.remote_back", store="redis", target=target, down_s=round(down_s, 3))

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import structlog
 from aiolimiter import AsyncLimiter
 
-from app.market.breaker import CLOSED, OPEN, CircuitBreaker
+from app.ops.breaker import CLOSED, OPEN, CircuitBreaker
 from app.market.providers import base as caps
 from app.market.providers.base import Provider
 from app.market.types import (BatchResult, Bar, FxRate, MarketError, NewsItem, Profile, ProviderError,

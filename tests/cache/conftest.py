@@ -11,9 +11,9 @@ import structlog
 from structlog.testing import LogCapture
 
 from app.cache import TieredCache, set_cache
-from app.cache import breaker, config, decorator, tiered as tiered_module
+from app.cache import config, decorator, tiered as tiered_module
 
-_LOGGING_MODULES = (breaker, config, decorator, tiered_module)
+_LOGGING_MODULES = (config, decorator, tiered_module)
 
 
 @pytest.fixture
