@@ -67,7 +67,7 @@ def retry_delivery(admin_id: int, delivery_id: int) -> dict[str, Any]:
     if user_id is None:
         raise APIError(404, "No such delivery.", code="not_found")
     delivery = notify_services.retry(user_id, delivery_id)
-    auth_services.audit("delivery_retried", admin_id, delivery_id=delivery_id, user_id=user_id)
+    auth_services.audit("delivery_retried", admin_id, delivery_id=delivery_id, owner_id=user_id)
     db.session.commit()
     return delivery_view(delivery)
 
