@@ -48,33 +48,33 @@ LIMITS_S = {"news": (600, 660), "bars": (600, 660), "fx": (120, 150), "profiles"
 
 def _task(family: str) -> Callable[[Callable[..., Any]], Any]:
     soft, hard = LIMITS_S[family]
-    return shared_task(name=f"jobs.data.{family}", acks_late=True, soft_time_limit=soft, time_limit=hard,
+    return shared_task(name=f"jobs.data.{family}", bind=True, acks_late=True, soft_time_limit=soft, time_limit=hard,
                        autoretry_for=(ProviderUnavailableError,), retry_backoff=5, retry_backoff_max=300,
                        retry_jitter=True, max_retries=3)
 
 
 @_task("news")
-def news() -> dict[str, Any]:
+def news(self: Any) -> dict[str, Any]:
     """Refresh the tracked symbols' headlines and the next slice of constituents'; skip if a run is going."""
-    return _locked("news", refresh_news)
+    return _locked(self, "news", refresh_news)
 
 
 @_task("bars")
-def bars() -> dict[str, Any]:
+def bars(self: Any) -> dict[str, Any]:
     """Refresh the daily history of each exchange whose session closed since its last run; skip if one is going."""
-    return _locked("bars", refresh_bars)
+    return _locked(self, "bars", refresh_bars)
 
 
 @_task("fx")
-def fx() -> dict[str, Any]:
+def fx(self: Any) -> dict[str, Any]:
     """Refresh the exchange rates past their period; skip if a run is going."""
-    return _locked("fx", refresh_fx)
+    return _locked(self, "fx", refresh_fx)
 
 
 @_task("profiles")
-def profiles() -> dict[str, Any]:
+def profiles(self: Any) -> dict[str, Any]:
     """Refresh the next slice of profiles, one pass per period; skip if a run is going."""
-    return _locked("profiles", refresh_profiles)
+    return _locked(self, "profiles", refresh_profiles)
 
 
 def refresh_news(now: float | None = None) -> dict[str, Any]:
@@ -366,9 +366,10 @@ class Counts:
             raise ProviderUnavailableError("no provider answered for any symbol")
 
 
-def _locked(family: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _locked(task: Any, family: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     with state.run_lock(family, ttl_s=LIMITS_S[family][1]) as got:
         if not got:
+            state.retry_if_redelivered(task)  # a dead worker's run is redone once its lease lapses
             log.info(f"jobs_{family}_skipped", reason="a run is in progress")
             return {"skipped": True}
         result = run()

@@ -31,13 +31,14 @@ MAX_USERS = 1000  # the most recently active first
 QUOTE_BATCH = 200
 
 
-@shared_task(name="jobs.warmup", acks_late=True, soft_time_limit=SOFT_LIMIT_S, time_limit=HARD_LIMIT_S,
+@shared_task(name="jobs.warmup", bind=True, acks_late=True, soft_time_limit=SOFT_LIMIT_S, time_limit=HARD_LIMIT_S,
              autoretry_for=(ProviderUnavailableError,), retry_backoff=5, retry_backoff_max=60,
              retry_jitter=True, max_retries=3)
-def warmup() -> dict[str, Any]:
+def warmup(self: Any) -> dict[str, Any]:
     """Warm the active users' pages unless another worker is doing it or just did."""
     with state.run_lock("warmup", ttl_s=HARD_LIMIT_S) as got:
         if not got:
+            state.retry_if_redelivered(self)
             log.info("jobs_warmup_skipped", reason="a warm-up is in progress")
             return {"skipped": True}
         last = state.last("warmup")
