@@ -5,7 +5,7 @@ The task metrics live in the worker process's registry. A worker started with JO
 serves them on that port (`prometheus_client.start_http_server`), for Prometheus to scrape.
 `QUEUE_DEPTH` (`tickerdesk_task_queue_depth{queue}`) is a collector in the default registry, so
 that port and the web process's /metrics (app.ops.metrics, which adds it to its multiprocess
-registry too) both report it. Each run is also recorded in `job_runs` (app.jobs.runs).
+registry too, from SHARED_COLLECTORS) both report it. Each run is also recorded in `job_runs` (app.jobs.runs).
 """
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from celery.signals import task_failure, task_postrun, task_prerun, task_retry, 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from app.ops.metrics import SHARED_COLLECTORS
 
 from app.jobs import runs  # noqa: F401 - its signal handlers record each run in job_runs
 
@@ -67,9 +69,9 @@ def _retry(sender: Any = None, **_: Any) -> None:
 
 @worker_ready.connect
 def _serve(sender: Any = None, **_: Any) -> None:
-    from app.jobs import celery_app  # noqa: PLC0415
+    from celery import current_app as celery_app  # noqa: PLC0415 - app.jobs's, without importing the package
 
-    app = celery_app.flask_app
+    app = getattr(celery_app, "flask_app", None)
     port = int(app.config.get("JOBS_METRICS_PORT") or 0) if app is not None else 0
     if port:
         from prometheus_client import start_http_server  # noqa: PLC0415
@@ -113,9 +115,9 @@ def _configured() -> tuple[Any, list[str]] | None:
     # The request's app on /metrics, else (the worker's metrics port) the app Celery was configured from.
     from flask import current_app, has_app_context  # noqa: PLC0415
 
-    from app.jobs import celery_app  # noqa: PLC0415
+    from celery import current_app as celery_app  # noqa: PLC0415 - app.jobs's, without importing the package
 
-    app = current_app._get_current_object() if has_app_context() else celery_app.flask_app
+    app = current_app._get_current_object() if has_app_context() else getattr(celery_app, "flask_app", None)
     if app is None or "CELERY_BROKER_URL" not in app.config:
         return None
     return app.config, sorted(celery_app.amqp.queues.keys())
@@ -160,3 +162,4 @@ def _folder_depths(folder: Path, queues: list[str]) -> dict[str, int]:
 
 QUEUE_DEPTH = QueueDepthCollector()
 REGISTRY.register(QUEUE_DEPTH)
+SHARED_COLLECTORS.append(QUEUE_DEPTH)  # the web process's multiprocess /metrics reports it too

@@ -207,9 +207,9 @@ def _write(work: Any) -> Any:
 
 
 def _flask_app() -> Any:
-    from app.jobs import celery_app  # noqa: PLC0415 - app.jobs imports this module
+    from celery import current_app as celery_app  # noqa: PLC0415 - app.jobs's, without importing the package
 
-    return celery_app.flask_app
+    return getattr(celery_app, "flask_app", None)
 
 
 def _config() -> Any:

@@ -10,12 +10,15 @@ from typing import Any
 import structlog
 from flask import Flask, g, jsonify, render_template, request
 from markupsafe import escape
+from prometheus_client import Counter
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = structlog.get_logger(__name__)
+# Exported by app.ops.metrics with the other metrics; defined here, where the failures are answered.
+ERRORS = Counter("tickerdesk_errors_total", "Failures answered with a 5xx, by kind", ["kind"])
 
 _CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -117,9 +120,7 @@ def register_error_handlers(app: Flask) -> None:
             db.session.rollback()
         except DBAPIError:
             pass
-        from app.ops import metrics  # noqa: PLC0415 - metrics imports this module
-
-        metrics.ERRORS.labels("database_unavailable").inc()
+        ERRORS.labels("database_unavailable").inc()
         log.warning("database_unavailable", error_type=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
         message = "The database is unavailable right now; try again in a few seconds."
         if wants_json():
@@ -131,9 +132,7 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, HTTPException):  # pragma: no cover - routed above
             return handle_http(exc)
         log.exception("unhandled_error", error_type=type(exc).__name__)
-        from app.ops import metrics  # noqa: PLC0415 - metrics imports this module
-
-        metrics.ERRORS.labels("unhandled").inc()
+        ERRORS.labels("unhandled").inc()
         message = "Something went wrong on our side. The request id identifies it in the logs."
         return error_response(500, message) if wants_json() else _page(500, message)
 

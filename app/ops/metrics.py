@@ -21,8 +21,11 @@ from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest)
 
-from app.ops.errors import APIError
+from app.ops.errors import ERRORS, APIError  # noqa: F401 - ERRORS: exported here with the rest
 
+# Collectors that read shared state on scrape (the broker's queue depths, app.jobs.metrics): registered into
+# the multiprocess registry too, so web processes report them.
+SHARED_COLLECTORS: list[Any] = []
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 HTTP_REQUESTS = Counter("tickerdesk_http_requests_total", "HTTP requests by endpoint and status",
@@ -30,7 +33,6 @@ HTTP_REQUESTS = Counter("tickerdesk_http_requests_total", "HTTP requests by endp
 HTTP_LATENCY = Histogram("tickerdesk_http_request_duration_seconds", "HTTP request latency by endpoint",
                          ["method", "endpoint"],
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
-ERRORS = Counter("tickerdesk_errors_total", "Failures answered with a 5xx, by kind", ["kind"])
 CACHE = Counter("tickerdesk_cache_requests_total", "Cache lookups per level and result (hit, miss, error)",
                 ["level", "result"])
 PROVIDER_CALLS = Counter("tickerdesk_provider_calls_total", "Market-data provider calls by outcome",
@@ -98,11 +100,10 @@ def _registry() -> Any:
         return REGISTRY
     from prometheus_client import multiprocess  # noqa: PLC0415
 
-    from app.jobs.metrics import QUEUE_DEPTH  # noqa: PLC0415 - measured on the broker, not per process
-
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    registry.register(QUEUE_DEPTH)
+    for collector in SHARED_COLLECTORS:
+        registry.register(collector)
     return registry
 
 
