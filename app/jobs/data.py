@@ -106,7 +106,7 @@ def refresh_news(now: float | None = None) -> dict[str, Any]:
 
 def refresh_bars(now: datetime | None = None) -> dict[str, Any]:
     """Refresh the history of each exchange whose last session closed after its last refresh; return counts."""
-    from app.live.streamer import CALENDARS  # noqa: PLC0415
+    from app.market.hours import CALENDARS  # noqa: PLC0415
     from app.market import research  # noqa: PLC0415
     from app.market.service import utc_today  # noqa: PLC0415
     from app.models import Stock  # noqa: PLC0415

@@ -133,9 +133,9 @@ def _warm_performance(user_id: int) -> Counts:
 
 @worker_ready.connect
 def _send_warmup(sender: Any = None, **_: Any) -> None:
-    from app.jobs import celery_app  # noqa: PLC0415
+    from celery import current_app as celery_app  # noqa: PLC0415 - app.jobs's, without importing the package
 
-    app = celery_app.flask_app
+    app = getattr(celery_app, "flask_app", None)
     if app is None or int(app.config["JOBS_WARMUP_ACTIVE_DAYS"]) <= 0:
         return
     try:
