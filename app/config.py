@@ -166,6 +166,15 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
             name = f"{provider}_{knob}"
             if (env.get(name) or "").strip():
                 cfg[name] = _number(env, name, None, kind)
+        if (env.get(f"{provider}_BUDGET") or "").strip():  # the shared budget, e.g. "60/minute;30/second"
+            cfg[f"{provider}_BUDGET"] = _budget(env, f"{provider}_BUDGET")
+    # Shared provider budgets (README "Market data"): the pipeline's share of every window, and
+    # where the windows live without Redis (default: JOBS_DIR/provider_budget.sqlite3).
+    cfg["BUDGET_BACKGROUND_SHARE"] = _number(env, "BUDGET_BACKGROUND_SHARE", 0.8, float)
+    if not 0.0 <= cfg["BUDGET_BACKGROUND_SHARE"] <= 1.0:
+        raise ConfigError(f"BUDGET_BACKGROUND_SHARE must be between 0 and 1, not {cfg['BUDGET_BACKGROUND_SHARE']}")
+    cfg["BUDGET_SQLITE_PATH"] = env.get("BUDGET_SQLITE_PATH") or None
+    cfg["BUDGET_KEY_PREFIX"] = env.get("BUDGET_KEY_PREFIX") or None  # default: CACHE_KEY_PREFIX + "budget"
     cfg["RATELIMIT_STORAGE_URI"] = cfg["REDIS_URL"] or "memory://"
     if cfg["REDIS_URL"]:  # a Redis that stops answering must not hold requests up
         cfg["RATELIMIT_STORAGE_OPTIONS"] = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
@@ -220,6 +229,18 @@ def _secret_key(env: Mapping[str, str], production: bool, instance_dir: Path) ->
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     return key
+
+
+def _budget(env: Mapping[str, str], name: str) -> str:
+    from limits import parse_many  # Flask-Limiter's own dependency
+
+    raw = env[name].strip()
+    if raw.lower() not in ("off", "none"):
+        try:
+            parse_many(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be limits like '60/minute;30/second' (or 'off'), not {raw!r}") from None
+    return raw
 
 
 def _csv(raw: str) -> list[str]:

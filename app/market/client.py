@@ -2,7 +2,9 @@
 
 One `MarketClient` lives on the bridge's event loop (`app.aio`). Every call walks the
 provider chain (`MARKET_PROVIDERS`): each provider is driven under its own rate limiter
-(aiolimiter) and concurrency cap, each request is retried with exponential backoff and
+(aiolimiter) and concurrency cap, and its requests under the budget that every process shares
+(app.market.budget; a call refused there fails over without counting against the provider's
+circuit), each request is retried with exponential backoff and
 jitter on 429 / 5xx / timeouts (honouring Retry-After) inside the call's total time
 budget, a provider that keeps failing is cut off by its circuit breaker, and what one
 provider could not answer goes to the next. Identical in-flight requests are coalesced.
@@ -20,11 +22,12 @@ from typing import Any, TypeVar
 import structlog
 from aiolimiter import AsyncLimiter
 
-from app.ops.breaker import CLOSED, OPEN, CircuitBreaker
+from app.market import budget
 from app.market.providers import base as caps
 from app.market.providers.base import Provider
-from app.market.types import (BatchResult, Bar, FxRate, MarketError, NewsItem, Profile, ProviderError,
-                              ProviderUnavailableError, Quote, RateLimitedError, SymbolNotFoundError)
+from app.market.types import (BatchResult, Bar, BudgetExhaustedError, FxRate, MarketError, NewsItem, Profile,
+                              ProviderError, ProviderUnavailableError, Quote, RateLimitedError, SymbolNotFoundError)
+from app.ops.breaker import CLOSED, OPEN, CircuitBreaker
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -224,11 +227,22 @@ class MarketClient:
                     cut_off = lane.breaker.state == OPEN
                     if not cut_off:
                         left = deadline - time.monotonic()
-                        value = await asyncio.wait_for(call(lane.provider), timeout=max(left, 0.001))
+                        token = budget.deadline.set(deadline)  # the provider's budget waits only this long
+                        try:
+                            value = await asyncio.wait_for(call(lane.provider), timeout=max(left, 0.001))
+                        finally:
+                            budget.deadline.reset(token)
             except SymbolNotFoundError:
                 lane.breaker.success()  # the provider works; it just does not know the symbol
                 self._record(lane, operation, "not_found", started)
                 raise
+            except BudgetExhaustedError as exc:
+                # Refused by our own shared budget before any request: the provider is fine, and
+                # the budget already waited as long as the deadline allowed.
+                lane.breaker.release()
+                self._record(lane, operation, "budget_exhausted", started)
+                last = exc
+                break
             except (RateLimitedError, ProviderError, TimeoutError) as exc:
                 error = exc if isinstance(exc, MarketError) else ProviderError(
                     f"{name} did not answer within the time budget", provider=name)
@@ -276,7 +290,7 @@ class MarketClient:
     def _record(self, lane: _Lane, operation: str, outcome: str, started: float) -> None:
         elapsed = time.monotonic() - started
         lane.calls += 1
-        if outcome not in ("ok", "not_found"):
+        if outcome not in ("ok", "not_found", "budget_exhausted"):
             lane.failures += 1
         if self._on_call is not None:
             self._on_call(lane.provider.name, operation, outcome, elapsed)

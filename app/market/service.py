@@ -7,6 +7,7 @@ When every provider fails, the last good value is served and marked `stale`.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -30,7 +31,8 @@ _PROVIDER_KEYS = ("FINNHUB_API_KEY", "ALPHAVANTAGE_API_KEY", "YAHOO_BASE_URL", "
                   "ALPHAVANTAGE_BASE_URL", "FINNHUB_PREMIUM", "ALPHAVANTAGE_RATE_PER_MIN",
                   "DEMO_LATENCY_MS", "DEMO_FAILURE_RATE", "DEMO_TICK_S", "DEMO_SEED", "DEMO_ALWAYS_OPEN") + tuple(
     f"{prefix}_{knob}" for prefix in ("YAHOO", "FINNHUB", "ALPHAVANTAGE")
-    for knob in ("BATCH_SIZE", "RATE_PER_S", "CONCURRENCY", "TIMEOUT_S"))
+    for knob in ("BATCH_SIZE", "RATE_PER_S", "CONCURRENCY", "TIMEOUT_S", "BUDGET")) + (
+    "REDIS_URL", "BUDGET_BACKGROUND_SHARE")
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, MarketClient]] = \
     weakref.WeakKeyDictionary()
 _refreshing: set[str] = set()
@@ -47,6 +49,13 @@ def chain_settings(config: Mapping[str, Any] | None = None) -> tuple[tuple[str, 
     names = tuple(config.get("MARKET_PROVIDERS") or ("demo",))
     settings = {key: config.get(key) for key in _PROVIDER_KEYS if config.get(key) is not None}
     settings["MARKET_BUDGET_S"] = float(config.get("MARKET_BUDGET_S", 8.0))
+    # The shared provider budgets: in Redis under the app's key prefix, else in a file that the
+    # host's web and worker processes share (beside the embedded broker's, in JOBS_DIR).
+    settings["BUDGET_KEY_PREFIX"] = config.get("BUDGET_KEY_PREFIX") or f"{config.get('CACHE_KEY_PREFIX', 'td:')}budget"
+    jobs_dir = config.get("JOBS_DIR")
+    path = config.get("BUDGET_SQLITE_PATH") or (os.path.join(jobs_dir, "provider_budget.sqlite3") if jobs_dir else None)
+    if path:
+        settings["BUDGET_SQLITE_PATH"] = str(path)
     return names, settings
 
 

@@ -147,6 +147,13 @@ class RateLimitedError(ProviderError):
         self.retry_after_s = retry_after_s
 
 
+class BudgetExhaustedError(RateLimitedError):
+    """Our shared request budget for the provider (app.market.budget) has no room before the deadline.
+
+    Refused before any request went out: the provider is not failing, so no circuit counts it.
+    """
+
+
 class ProviderUnavailableError(ProviderError):
     """No provider in the chain could answer (all down, circuits open, or time budget spent)."""
 

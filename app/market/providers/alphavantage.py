@@ -6,8 +6,10 @@ Alpha Vantage reports errors and rate limits as HTTP 200 bodies whose only key i
 the query string, and the daily-cap message may echo it, so every message is scrubbed.
 
 Defaults: one symbol per call, 5 requests/min (`ALPHAVANTAGE_RATE_PER_MIN`, or the generic
-`ALPHAVANTAGE_RATE_PER_S`), one in flight. The free tier's 25/day cap is not modelled by the
-bucket: it shows up as a RateLimitedError whose retry_after_s runs to the next UTC midnight.
+`ALPHAVANTAGE_RATE_PER_S`), one in flight. The free tier's 5/minute and 25/day are the shared
+budget (`ALPHAVANTAGE_BUDGET`; ALPHAVANTAGE_RATE_PER_MIN moves its minute part too), kept across
+processes; should Alpha Vantage still refuse (another user of the key), the daily-cap message
+becomes a RateLimitedError whose retry_after_s runs to the next UTC midnight.
 
 Units: all values arrive as strings; "None", "-" and "" become None. OVERVIEW ratios
 (ReturnOnEquityTTM, DividendYield, QuarterlyRevenueGrowthYOY) are already fractions and
@@ -143,7 +145,7 @@ class AlphaVantageProvider(HttpProvider):
 
     name = "alphavantage"
     capabilities = frozenset({QUOTES, HISTORY, PROFILE, NEWS})
-    limits = Limits(batch_size=1, rate_per_s=5 / 60, concurrency=1, timeout_s=10.0)
+    limits = Limits(batch_size=1, rate_per_s=5 / 60, concurrency=1, timeout_s=10.0, budget="5/minute;25/day")
     settings_prefix = "ALPHAVANTAGE"
     default_base_url = "https://www.alphavantage.co"
     api_key_setting = "ALPHAVANTAGE_API_KEY"
@@ -154,6 +156,8 @@ class AlphaVantageProvider(HttpProvider):
         per_min = self.settings.get("ALPHAVANTAGE_RATE_PER_MIN")
         if per_min not in (None, "") and self.settings.get("ALPHAVANTAGE_RATE_PER_S") in (None, ""):
             self.limits = replace(self.limits, rate_per_s=float(per_min) / 60.0)
+            if self.settings.get("ALPHAVANTAGE_BUDGET") in (None, ""):  # the minute follows; the day cap stays
+                self.limits = replace(self.limits, budget=f"{int(float(per_min))}/minute;25/day")
         self.outputsize = str(self.settings.get("ALPHAVANTAGE_OUTPUTSIZE") or "compact")
 
     def _raise_for_message(self, data: dict[str, Any], function: str, symbol: str) -> None:

@@ -26,6 +26,9 @@ class Limits:
     rate_per_s: float = 5.0  # requests per second (token bucket)
     concurrency: int = 10  # requests in flight at once
     timeout_s: float = 5.0  # per HTTP request
+    # The provider's documented limits, shared by every process (app.market.budget), in the `limits`
+    # package's notation: "60/minute;30/second". "" = none.
+    budget: str = ""
 
 
 class Provider(abc.ABC):

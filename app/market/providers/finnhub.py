@@ -3,7 +3,7 @@ on a paid plan only, daily candles.
 
 The key goes in the `X-Finnhub-Token` header, never the query string. Finnhub caps every plan
 at 30 calls/s and the free tier at 60 calls/min, hence 1 request/s by default
-(`FINNHUB_RATE_PER_S` to change it). `/stock/candle` answers 403 on a free key, so HISTORY is
+(`FINNHUB_RATE_PER_S` to change it) and a shared budget of both limits (`FINNHUB_BUDGET`). `/stock/candle` answers 403 on a free key, so HISTORY is
 only declared when `FINNHUB_PREMIUM` is truthy.
 
 Units: `/quote` has no currency and no volume (currency defaults to USD: the free tier covers US
@@ -134,7 +134,7 @@ class FinnhubProvider(HttpProvider):
 
     name = "finnhub"
     capabilities = frozenset({QUOTES, PROFILE, NEWS})
-    limits = Limits(batch_size=1, rate_per_s=1.0, concurrency=4, timeout_s=5.0)
+    limits = Limits(batch_size=1, rate_per_s=1.0, concurrency=4, timeout_s=5.0, budget="60/minute;30/second")
     settings_prefix = "FINNHUB"
     default_base_url = "https://finnhub.io/api/v1"
     api_key_setting = "FINNHUB_API_KEY"

@@ -5,9 +5,11 @@ Limits: every provider instance bounds its own HTTP requests with a semaphore
 (`limits.concurrency`) and a token bucket (`limits.rate_per_s`), counted per HTTP request,
 not per method call (Yahoo's `quotes()` makes one request per symbol). A client that also
 throttles per call at the same rate loses no throughput: two buckets in series run at the
-slower one's rate. Each limit can be overridden from settings as `<PREFIX>_BATCH_SIZE`,
-`<PREFIX>_RATE_PER_S`, `<PREFIX>_CONCURRENCY` and `<PREFIX>_TIMEOUT_S` (PREFIX = YAHOO,
-FINNHUB, ALPHAVANTAGE); a rate of 0 turns the provider-side bucket off.
+slower one's rate. Those smooth one process's bursts; the authority is the budget shared by
+every process (`limits.budget`, app.market.budget), taken per request just before it goes
+out. Each limit can be overridden from settings as `<PREFIX>_BATCH_SIZE`, `<PREFIX>_RATE_PER_S`,
+`<PREFIX>_CONCURRENCY`, `<PREFIX>_TIMEOUT_S` and `<PREFIX>_BUDGET` (PREFIX = YAHOO, FINNHUB,
+ALPHAVANTAGE); a rate of 0 turns the provider-side bucket off, a budget of "off" the shared one.
 """
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -28,6 +30,7 @@ import aiohttp
 import orjson
 from aiolimiter import AsyncLimiter
 
+from app.market.budget import ProviderBudget, budget_for
 from app.market.providers.base import Limits, Provider
 from app.market.types import (
     MarketError,
@@ -155,6 +158,8 @@ class HttpProvider(Provider):
         key = self.settings.get(self.api_key_setting) if self.api_key_setting else None
         self._api_key: str | None = str(key).strip() or None if key else None
         self.limits = self._limits_from_settings(type(self).limits)
+        self._budget: ProviderBudget | None = None  # built on first use: subclasses may still adjust limits
+        self._budget_built = False
         self._gates_by_loop: weakref.WeakKeyDictionary[Any, tuple[asyncio.Semaphore, AsyncLimiter | None]] = (
             weakref.WeakKeyDictionary()
         )
@@ -168,7 +173,8 @@ class HttpProvider(Provider):
     def _limits_from_settings(self, default: Limits) -> Limits:
         """Return `default` with any `<PREFIX>_<LIMIT>` settings applied."""
         changes: dict[str, Any] = {}
-        for field, cast in (("batch_size", int), ("rate_per_s", float), ("concurrency", int), ("timeout_s", float)):
+        for field, cast in (("batch_size", int), ("rate_per_s", float), ("concurrency", int), ("timeout_s", float),
+                            ("budget", str)):
             raw = self.settings.get(f"{self.settings_prefix}_{field.upper()}")
             if raw not in (None, ""):
                 changes[field] = cast(raw)
@@ -209,6 +215,35 @@ class HttpProvider(Provider):
             self._gates_by_loop[loop] = gates
         return gates
 
+    @property
+    def budget(self) -> ProviderBudget | None:
+        """The shared request budget of this provider and key, or None when it has none."""
+        if not self._budget_built:
+            self._budget = budget_for(self.name, self.limits.budget, self.settings, self._api_key)
+            self._budget_built = True
+        return self._budget
+
+    async def aclose(self) -> None:
+        """Release the shared budget's connections."""
+        if self._budget is not None:
+            await self._budget.aclose()
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """Hold a concurrency slot, a local token and one entry of the shared budget for one request."""
+        sem, limiter = self._gates()
+        budget = self.budget
+        while True:
+            async with sem:
+                if limiter is not None:
+                    await limiter.acquire()
+                # Taken last, just before the request: the window then records when it really went out.
+                refused = None if budget is None else await budget.take()
+                if refused is None:
+                    yield
+                    return
+            await budget.wait(*refused)  # outside the slot: a waiting call holds up no other
+
     async def _get(
         self, path: str, params: Mapping[str, Any] | None = None, *, headers: Mapping[str, str] | None = None,
         symbol: str | None = None,
@@ -216,11 +251,8 @@ class HttpProvider(Provider):
         """GET base_url+path; return (status, headers, body) or raise on 429, 5xx, timeout or transport failure."""
         url = self.base_url + path
         timeout_s = self.limits.timeout_s
-        sem, limiter = self._gates()
         err = {"provider": self.name, "symbol": symbol}
-        async with sem:
-            if limiter is not None:
-                await limiter.acquire()
+        async with self._turn():
             started = time.monotonic()
             try:
                 async with self._get_session().get(

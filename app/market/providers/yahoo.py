@@ -143,7 +143,7 @@ class YahooProvider(HttpProvider):
 
     name = "yahoo"
     capabilities = frozenset({QUOTES, HISTORY, FX, SEARCH})
-    limits = Limits(batch_size=10, rate_per_s=5.0, concurrency=5, timeout_s=5.0)
+    limits = Limits(batch_size=10, rate_per_s=5.0, concurrency=5, timeout_s=5.0, budget="5/second")
     settings_prefix = "YAHOO"
     default_base_url = "https://query2.finance.yahoo.com"
     default_headers = {"User-Agent": _BROWSER_UA, "Accept": "application/json"}
