@@ -16,17 +16,21 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
+from app.market.budget import background_priority
+
 __all__ = ["celery_app", "init_app"]
 # Task modules of app/jobs that other parts of the pipeline add (alert delivery), loaded by the worker.
 OPTIONAL_TASK_MODULES = ("app.jobs.delivery",)
 
 
 class FlaskTask(Task):
-    """A task that runs inside the Flask app context of the app that configured Celery."""
+    """A task that runs inside the Flask app context of the app that configured Celery, at background priority."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         flask_app = self.app.flask_app  # set by init_app
-        with flask_app.app_context():
+        # Pipeline work: its provider calls use only the background share of each shared budget,
+        # so users' requests always find room (app.market.budget).
+        with flask_app.app_context(), background_priority():
             return super().__call__(*args, **kwargs)
 
 

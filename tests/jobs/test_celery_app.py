@@ -49,3 +49,27 @@ def test_tasks_run_in_the_flask_app_context(jobs_app) -> None:
 
     probe.apply()
     assert seen == [app]
+
+
+def test_tasks_call_providers_at_background_priority_and_requests_at_user_priority(jobs_app) -> None:
+    """Every pipeline task's market calls use only the background share of the shared budgets."""
+    from app import aio
+    from app.jobs import celery_app
+    from app.market import budget
+
+    app = jobs_app()
+
+    async def seen() -> str:  # what a provider call on the bridge loop sees
+        return budget.priority.get()
+
+    @celery_app.task(name="tests.priority_probe")
+    def probe() -> str:
+        return aio.run_sync(seen())
+
+    try:
+        celery_app.flask_app = app
+        assert probe.apply().get() == budget.BACKGROUND
+        with app.test_request_context("/"):
+            assert aio.run_sync(seen()) == budget.USER  # a web request's calls keep the user's priority
+    finally:
+        celery_app.tasks.pop("tests.priority_probe", None)
