@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 from app.admin.services import parse_summary
 from app.models.jobs import JOB_RUN_STATES
 from app.models.notify import DELIVERY_STATUSES
-from app.notify.schemas import PageQuerySchema
+from app.notify.schemas import DeliverySchema, PageQuerySchema
 
 TASK_NAME = validate.Regexp(r"^[A-Za-z0-9_.\-]{1,100}$", error="A task name: letters, digits, '.', '_', '-'.")
 
@@ -55,19 +55,11 @@ class DeliveriesQuerySchema(PageQuerySchema):
     status = fields.String(load_default="failed", validate=validate.OneOf(DELIVERY_STATUSES))
 
 
-class AdminDeliverySchema(Schema):
+class AdminDeliverySchema(DeliverySchema):
     """A delivery of any user; a webhook target shows scheme, host and port only (its path may be its secret)."""
 
-    id = fields.Integer()
     user_id = fields.Integer()
     fire_id = fields.Integer()
-    channel = fields.String()
-    target = fields.String()
-    status = fields.String(metadata={"enum": list(DELIVERY_STATUSES)})
-    attempts = fields.Integer()
-    last_error = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    sent_at = fields.DateTime(allow_none=True)
 
 
 class AdminDeliveriesSchema(Schema):

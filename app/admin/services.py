@@ -79,7 +79,8 @@ def delivery_view(delivery: Delivery) -> dict[str, Any]:
     if error:  # the senders never quote the URL; should one ever, it is masked like the target
         error = redact(error.replace(delivery.target, target))
     return {"id": delivery.id, "user_id": delivery.user_id, "fire_id": delivery.fire_id, "channel": delivery.channel,
-            "target": target, "status": delivery.status, "attempts": delivery.attempts, "last_error": error,
+            "target": target, "status": delivery.status, "via": delivery.via, "attempts": delivery.attempts,
+            "last_error": error,
             "created_at": delivery.created_at, "sent_at": delivery.sent_at}
 
 

@@ -137,7 +137,7 @@ def test_a_failed_delivery_is_listed_and_the_admin_retry_has_a_worker_send_it(jo
     [item] = listed["items"]
     port = webhook_receiver.server.server_address[1]
     assert item == {"id": failed.id, "user_id": user["id"], "fire_id": failed.fire_id, "channel": "webhook",
-                    "target": f"http://127.0.0.1:{port}/…", "status": "failed", "attempts": 1,
+                    "target": f"http://127.0.0.1:{port}/…", "status": "failed", "via": None, "attempts": 1,
                     "last_error": "HTTP 500 from the webhook", "created_at": item["created_at"], "sent_at": None}
     assert "topsecret" not in str(listed)
     assert client.get("/api/v1/admin/deliveries?status=sent", headers=admin["headers"]).get_json()["items"] == []
