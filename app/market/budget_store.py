@@ -71,11 +71,11 @@ class HostWindows:
 
     async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         """Add `amount` entries now if the window then holds at most `limit`; return whether it did."""
-        now = time.time()
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")  # the write lock first: check and insert are one step
             try:
+                now = time.time()  # after the lock: an entry is stamped when its request may go
                 conn.execute("DELETE FROM budget_hits WHERE key = ? AND at <= ?", (key, now - expiry))
                 (held,) = conn.execute("SELECT count(*) FROM budget_hits WHERE key = ?", (key,)).fetchone()
                 taken = held + amount <= limit
