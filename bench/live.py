@@ -1,30 +1,26 @@
-"""Benchmark live updates: N websocket clients on one gunicorn + gevent worker, against a bare server.
+"""Benchmark live updates: up to 10,000 Socket.IO connections on gunicorn gevent workers sharing Redis.
 
-    /work/main/.venv/bin/python bench/live.py [--clients 200,1000,2000] [--duration 10] [--check]
-        [--client-procs 2] [--client-lib raw|socketio]
+    /work/main/.venv/bin/python bench/live.py [--connections 1000,5000,10000] [--workers 2]
+        [--duration 20] [--servers app|bare|app,bare] [--client-procs N] [--client-lib proto|aiohttp] [--check]
 
-For each client count, serves ``wsgi:app`` (Tickerdesk: demo market, streamer in the web
-process, LIVE_TICK_OPEN_S=0.25, DEMO_TICK_S=0.25 so the price moves about every tick) and
-``bench.bare_live:app`` (a Flask-SocketIO server that only emits a quote every 0.25 s) with
-the same command -- ``gunicorn -c gunicorn.conf.py`` (gevent worker, WEB_CONCURRENCY=1),
-no Redis -- and connects N websocket clients from --client-procs separate processes (this
-script with --client), each subscribed to the symbol pick_symbol() chooses (the app's
-clients with a bearer token). Once every client is connected and subscribed it records, for
---duration seconds, per message, the delay from the server's ``sent_at`` to its arrival,
-and the CPU time of the worker and of the client processes.
+For each connection count, serves ``wsgi:app`` (Tickerdesk: demo market, streamer in a web
+process, one tick per TICK_S = 1 s) or ``bench.bare_live:app`` (a Flask-SocketIO server that
+only emits a quote per tick) with ``gunicorn -c gunicorn.conf.py`` and WEB_CONCURRENCY=--workers
+gevent workers that share the Socket.IO message queue in Redis (REDIS_URL). Every Redis key
+and channel of the run carries a unique tag (tdbench-live-<hex>); at the end the keys holding
+it are deleted and SCAN counts what is left (must be 0).
 
-The clients (--client-lib raw, the default) speak Engine.IO 4 / Socket.IO 5 themselves over
-aiohttp's websocket: open, namespace connect with the auth, `subscribe` with its ack checked,
-pings answered. python-socketio's AsyncClient (--client-lib socketio) does the same but
-costs ~2.5x the CPU per message (a task and a timer per message), so that with 1,000 of
-them in one process the client, not the server, set the tail latency (p99 ~460 ms against
-~100-150 ms with the raw client, same bare server, same run).
-
-Prints per server and N: connected/N, messages delivered (of clients x ticks emitted in the
-window), p50/p99/max latency, worker CPU % (and the clients' CPU %). Target at 1,000
-clients: every message delivered, app p99 <= 100 ms and <= 1.3 x the bare server's p99. With
---check the exit status is 1 when a target is missed. Both the clients and the server share
-this machine's CPUs, so the figures are of one run, compared with each other.
+The clients run in several processes (bench/live_client.py, one per 2,500 connections, at
+least 2), each many asyncio connections that speak Engine.IO 4 / Socket.IO 5 themselves,
+subscribed to the symbol pick_symbol() chooses, with the bench user's bearer token (one user
+holds every connection, so LIVE_MAX_PER_USER is lifted). Latency is client arrival time minus
+the server's ``sent_at`` (time.time() on the same host). Once all are connected it measures
+--duration seconds and prints per run: connections requested/established, web workers,
+messages expected/received, latency p50/p95/p99/max, CPU seconds of the server processes
+(master and workers), of the client processes and of the rest of the machine, and PASS/FAIL
+against the target (every message delivered, p99 <= 100 ms). Clients and servers share this
+machine's CPUs, as do whatever else runs on it (the load average is printed): the arrival
+time includes the client process's own queueing.
 """
 from __future__ import annotations
 
