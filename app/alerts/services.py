@@ -90,20 +90,29 @@ def evaluate(prices: Mapping[str, Any], user_id: int | None = None) -> list[dict
     """Fire every active alert (of one user, or everyone's) that the given prices meet; return those fired."""
     if not prices:
         return []
-    query = select(Alert).where(Alert.active.is_(True), Alert.symbol.in_(list(prices)))
+    # Plain rows, not ORM objects: building 10,000 Alert instances cost ~190 ms of a 300 ms evaluation
+    # (bench/pipeline.py); the columns compared are all that is needed. Each price is converted once.
+    wanted = {symbol: Decimal(str(price)) for symbol, price in prices.items()}
+    query = select(Alert.id, Alert.user_id, Alert.symbol, Alert.kind, Alert.threshold).where(
+        Alert.active.is_(True), Alert.symbol.in_(list(wanted)))
     if user_id is not None:
         query = query.where(Alert.user_id == user_id)
+    rising, falling = rules.RISING, rules.FALLING
+    met = [row for row in db.session.execute(query)
+           if (row.kind in rising and wanted[row.symbol] >= row.threshold)
+           or (row.kind in falling and wanted[row.symbol] <= row.threshold)
+           or (row.kind not in rising and row.kind not in falling and rules.is_triggered(row.kind, row.threshold,
+                                                                                         wanted[row.symbol]))]
     fired = []
-    for alert in db.session.scalars(query).all():
-        price = Decimal(str(prices[alert.symbol]))
-        if not rules.is_triggered(alert.kind, Decimal(alert.threshold), price):
-            continue
+    for row in met:
+        price = wanted[row.symbol]
         now = utcnow()
-        result = db.session.execute(update(Alert).where(Alert.id == alert.id, Alert.active.is_(True))
+        # Conditional: of two workers evaluating at once, only one turns the alert off, and only it reports it.
+        result = db.session.execute(update(Alert).where(Alert.id == row.id, Alert.active.is_(True))
                                     .values(active=False, triggered_at=now, triggered_price=price))
         if result.rowcount == 1:
-            fired.append({"id": alert.id, "user_id": alert.user_id, "symbol": alert.symbol, "kind": alert.kind,
-                          "threshold": str(alert.threshold), "triggered_price": str(price),
+            fired.append({"id": row.id, "user_id": row.user_id, "symbol": row.symbol, "kind": row.kind,
+                          "threshold": str(row.threshold), "triggered_price": str(price),
                           "triggered_at": now.isoformat()})
     db.session.commit()
     return fired

@@ -246,16 +246,17 @@ def performance(user: User, range_name: str) -> dict[str, Any]:
     current transactions, base currency, benchmark and day, "stale" while a new one is being
     computed (it was queued here), or "computing" with empty series before the first.
     """
-    inputs = _performance_inputs(user, range_name)
-    if not inputs.rows:
-        return {**_performance(inputs.rows, inputs.base, inputs.benchmark, range_name), "status": "ready",
-                "computed_at": None}
+    # The digest comes from the ledger's version, not the ledger: a poll of a 2,000-transaction
+    # portfolio must not load and hash every row in the web process (bench/pipeline.py: 30 ms of CPU).
+    base, benchmark = _performance_settings(user)
+    if not db.session.scalar(select(Transaction.id).where(Transaction.user_id == user.id).limit(1)):
+        return {**_performance([], base, benchmark, range_name), "status": "ready", "computed_at": None}
+    digest = _performance_digest(user, base, benchmark, range_name)
     found = computed.get_or_request(performance_key(user.id, range_name), PERFORMANCE_TASK, [user.id, range_name],
-                                    fresh=lambda result: result.digest == inputs.digest, ttl_s=PERFORMANCE_CLAIM_S)
+                                    fresh=lambda result: result.digest == digest, ttl_s=PERFORMANCE_CLAIM_S)
     if found is None:
-        return {**_performance([], inputs.base, inputs.benchmark, range_name), "status": "computing",
-                "computed_at": None}
-    return {**found.payload, "status": "ready" if found.digest == inputs.digest else "stale",
+        return {**_performance([], base, benchmark, range_name), "status": "computing", "computed_at": None}
+    return {**found.payload, "status": "ready" if found.digest == digest else "stale",
             "computed_at": found.computed_at.isoformat()}
 
 
@@ -295,15 +296,24 @@ class _PerformanceInputs(NamedTuple):
     digest: str
 
 
-def _performance_inputs(user: User, range_name: str) -> _PerformanceInputs:
-    # The digest covers everything the result depends on: the ledger, the base currency, the benchmark, the day.
+def _performance_settings(user: User) -> tuple[str, str]:
     base = base_currency(user)
-    rows = ledger(user.id)
-    benchmark = user.benchmark or BENCHMARKS.get(base, "S&P 500")
-    digest = hashlib.sha256(repr(([(r.id, r.symbol, r.kind, r.day, r.quantity, r.price, r.fee, r.currency)
-                                   for r in rows], base, benchmark, range_name, utc_today().isoformat()))
-                            .encode()).hexdigest()
-    return _PerformanceInputs(base, benchmark, rows, digest)
+    return base, user.benchmark or BENCHMARKS.get(base, "S&P 500")
+
+
+def _performance_digest(user: User, base: str, benchmark: str, range_name: str) -> str:
+    # Everything the result depends on: the ledger (its version moves with every write, in the
+    # same transaction), the base currency, the benchmark, the range and the day.
+    version = db.session.scalar(select(User.ledger_version).where(User.id == user.id))
+    return hashlib.sha256(repr((user.id, version, base, benchmark, range_name, utc_today().isoformat()))
+                          .encode()).hexdigest()
+
+
+def _performance_inputs(user: User, range_name: str) -> _PerformanceInputs:
+    """What the worker computes from: the ledger read in the same transaction as the digest of its version."""
+    base, benchmark = _performance_settings(user)
+    digest = _performance_digest(user, base, benchmark, range_name)
+    return _PerformanceInputs(base, benchmark, ledger(user.id), digest)
 
 
 def _performance(rows: list[Transaction], base: str, benchmark: str, range_name: str) -> dict[str, Any]:
