@@ -5,7 +5,9 @@ a run that finds the lock taken, or a warm-up finished less than JOBS_WARMUP_ONC
 so a cluster whose workers start together warms once. For every user with a log-in in the last
 JOBS_WARMUP_ACTIVE_DAYS days (0: no warm-up) it warms the quotes of the symbols they hold, watch
 or have alerts on, the chart history of those symbols, the rates of their currencies to the
-user's base currency, and the portfolio's performance for the default range.
+user's base currency, and the portfolio's performance for the default range. Then it sends the
+scheduled data jobs once (`app.jobs.data`): the beat runs a family first only one interval after
+it starts (15 minutes for news, an hour for FX), and each job does only what is due anyway.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from sqlalchemy import func, select, union
 
 from app.extensions import db
 from app.jobs import state
-from app.jobs.data import CHART_RANGE, Counts, warm_charts
+from app.jobs.data import CHART_RANGE, Counts, bars, fx, news, profiles, warm_charts
 from app.market.types import MarketError, ProviderUnavailableError
 
 log = structlog.get_logger(__name__)
@@ -47,7 +49,17 @@ def warmup(self: Any) -> dict[str, Any]:
             return {"skipped": True}
         result = warm_active_users()
         state.mark("warmup")
-        return result
+    kicked = kick_data_jobs()
+    return {**result, "kicked": kicked}
+
+
+def kick_data_jobs() -> list[str]:
+    """Send each data job that JOBS_SCHEDULE names now; return their families."""
+    tasks = {"news": news, "bars": bars, "fx": fx, "profiles": profiles}
+    kicked = [family for family in current_app.config["JOBS_SCHEDULE"] if family in tasks]
+    for family in kicked:
+        tasks[family].delay()
+    return kicked
 
 
 def active_users(days: int) -> list[int]:

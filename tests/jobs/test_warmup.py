@@ -65,7 +65,9 @@ def test_warmup_runs_once_per_start_window(jobs_app) -> None:
     with app.app_context():
         with state.run_lock("warmup", ttl_s=30):
             assert warmup.warmup.run() == {"skipped": True}  # another worker is warming
-        assert warmup.warmup.run()["users"] == 1
+        first = warmup.warmup.run()
+        assert first["users"] == 1
+        assert first["kicked"] == ["news", "bars", "fx", "profiles"]  # the scheduled data jobs, sent once
         assert warmup.warmup.run() == {"skipped": True}  # warmed moments ago
         state.mark("warmup", time.time() - app.config["JOBS_WARMUP_ONCE_S"] - 1)
         assert warmup.warmup.run()["users"] == 1  # a later start warms again
