@@ -90,7 +90,7 @@ def mark(name: str, at: float | None = None) -> None:
         client.set(f"{current_app.config['JOBS_KEY_PREFIX']}at:{name}", repr(at), ex=7 * 86400)
         return
     path = _folder("state") / name
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # one per writer: no race
     tmp.write_text(repr(at))
     tmp.replace(path)  # atomic: a reader never sees half a number
 
