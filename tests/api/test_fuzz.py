@@ -108,7 +108,7 @@ def fuzz_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         database_url = f"sqlite:///{path}"
     config = make_config(RATELIMIT_ENABLED=False, CACHE_KEY_PREFIX=fuzz_namespace, AUTH_REDIS_PREFIX=fuzz_namespace,
-                         LIVE_REDIS_PREFIX=f"{fuzz_namespace}live:")
+                         LIVE_REDIS_PREFIX=f"{fuzz_namespace}live:", JOBS_KEY_PREFIX=f"{fuzz_namespace}jobs:")
     return create_app(config, env=base_env(database_url, TEST_REDIS_URL))
 
 
