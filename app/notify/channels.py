@@ -158,33 +158,30 @@ def resolve_webhook_url(url: str, *, allow_private: bool, require_https: bool) -
     return infos[0][4][0]
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """An HTTP connection to a given address (if any), with the URL's host in the Host header."""
+class _Pinned:
+    """Connects to a given address (if any), keeping the URL's host for the Host header and TLS."""
+
+    address: str | None
 
     def __init__(self, host: str, port: int | None, *, address: str | None, **kwargs: Any) -> None:
-        super().__init__(host, port, **kwargs)
+        super().__init__(host, port, **kwargs)  # type: ignore[call-arg]
         self.address = address
 
     def connect(self) -> None:
         if self.address is None:
-            super().connect()
+            super().connect()  # type: ignore[misc]
             return
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        sock = socket.create_connection((self.address, self.port), self.timeout)  # type: ignore[attr-defined]
+        context = getattr(self, "_context", None)  # HTTPS: the certificate is checked against the URL's host
+        self.sock = context.wrap_socket(sock, server_hostname=self.host) if context else sock  # type: ignore
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """An HTTPS connection to a given address (if any); the certificate is checked against the URL's host."""
+class _PinnedHTTPConnection(_Pinned, http.client.HTTPConnection):
+    """An HTTP connection to the checked address."""
 
-    def __init__(self, host: str, port: int | None, *, address: str | None, **kwargs: Any) -> None:
-        super().__init__(host, port, **kwargs)
-        self.address = address
 
-    def connect(self) -> None:
-        if self.address is None:
-            super().connect()
-            return
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+class _PinnedHTTPSConnection(_Pinned, http.client.HTTPSConnection):
+    """An HTTPS connection to the checked address."""
 
 
 def is_public_address(address: str) -> bool:
