@@ -116,7 +116,9 @@ def test_background_cannot_take_the_users_part_of_a_window(stub, fake_keys, stor
     # Two pipeline processes at once: 4 of the minute's 5 between them, then no more.
     bg1, bg2 = run_processes({**job, "priority": "background", "symbols": [f"P{i}" for i in range(4)]},
                              {**job, "priority": "background", "symbols": [f"Q{i}" for i in range(4)]})
-    assert bg1["quotes"] + bg2["quotes"] == 4 and bg1["refused"] + bg2["refused"] == 4
+    # The other 4 never went out: refused, or (on a loaded machine) out of time first (CI saw 3 + 1).
+    assert bg1["quotes"] + bg2["quotes"] == 4
+    assert bg1["refused"] + bg2["refused"] + len(bg1["other"]) + len(bg2["other"]) == 4, (bg1, bg2)
     # A user still finds the fifth; then the minute is spent for everyone.
     (user,) = run_processes({**job, "priority": "user", "symbols": ["U1", "U2"]}, start_in_s=3.5)
     assert user == {"quotes": 1, "refused": 1, "other": []}
