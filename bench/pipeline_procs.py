@@ -14,7 +14,7 @@ from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench.servers import BenchError, free_port, tail, tool
+from bench.servers import BenchError, free_port, stop_group, tail, tool  # noqa: F401 - stop_group re-exported
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,24 +27,6 @@ def start_stub(log: Path) -> tuple[subprocess.Popen, str]:
     if not line:
         raise BenchError("the provider stub did not start\n" + tail(log))
     return proc, f"http://127.0.0.1:{json.loads(line)['port']}"
-
-
-def stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
-    """SIGTERM the process group, SIGKILL it if it lingers."""
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    try:  # children that outlived their leader
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 class Worker:

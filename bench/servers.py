@@ -120,17 +120,22 @@ class Server:
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        for sig, wait in ((signal.SIGTERM, 25), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:  # a worker that outlived its master
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, grace_s=25)
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM the process group, SIGKILL it if it lingers (and whatever outlived its leader)."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            pass
+            break
+        try:
+            proc.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # children that outlived their leader
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
