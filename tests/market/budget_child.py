@@ -5,7 +5,9 @@
 
 Waits until `start_at` (wall clock) so that every process starts fetching at once, fetches under
 the given priority the way a Celery task would (the priority set in sync code, `run_sync` carrying
-it to the loop), and prints {"quotes": n, "refused": n, "other": [...]} as JSON.
+it to the loop), and prints {"quotes": n, "refused": n, "other": [...], "granted": [...]} as JSON:
+"granted" holds the wall-clock time of each entry the shared budget let go, the moment the app
+controls (the stub's arrival stamps also carry the host's scheduling delays).
 """
 from __future__ import annotations
 
@@ -18,10 +20,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app import aio  # noqa: E402
-from app.market.budget import background_priority  # noqa: E402
+from app.market.budget import ProviderBudget, background_priority  # noqa: E402
 from app.market.client import ClientSettings, MarketClient  # noqa: E402
 from app.market.providers import provider_class  # noqa: E402
 from app.market.types import BudgetExhaustedError  # noqa: E402
+
+
+GRANTED: list[float] = []
+_take = ProviderBudget.take
+
+
+async def _recording_take(self: ProviderBudget):  # noqa: ANN202 - the wrapped method's own result
+    refused = await _take(self)
+    if refused is None:
+        GRANTED.append(time.time())
+    return refused
+
+
+ProviderBudget.take = _recording_take  # type: ignore[method-assign]
 
 
 async def fetch(args: dict) -> dict:
@@ -34,7 +50,8 @@ async def fetch(args: dict) -> dict:
         await client.aclose()
     refused = [e for e in result.errors.values() if isinstance(e, BudgetExhaustedError)]
     return {"quotes": len(result.quotes), "refused": len(refused),
-            "other": [repr(e) for e in result.errors.values() if not isinstance(e, BudgetExhaustedError)]}
+            "other": [repr(e) for e in result.errors.values() if not isinstance(e, BudgetExhaustedError)],
+            "granted": GRANTED}
 
 
 def main() -> None:

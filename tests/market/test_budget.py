@@ -101,12 +101,16 @@ def test_two_processes_never_exceed_finnhubs_limits_together(stub, fake_keys, st
     assert one["quotes"] + two["quotes"] == 60, (one, two)
     # The other 40 never went out: refused by the budget, or (on a loaded machine) out of time first.
     assert one["refused"] + two["refused"] + len(one["other"]) + len(two["other"]) == 40, (one, two)
-    stamps = [r.at for r in stub.requests if r.path == "/api/v1/quote"]
-    assert len(stamps) == 60
-    # 30/second. The budget stamps a request when it lets it go; the stub stamps its arrival, up to
-    # ~200 ms later for the first wave (50 cold connections per process at once), a few ms for the
-    # second (warm ones): so a window shortened by that much holds at most 30 arrivals.
-    assert most_in_any_window(stamps, 0.75) <= 30
+    assert sum(r.path == "/api/v1/quote" for r in stub.requests) == 60
+    # 30/second, judged where the app decides: the moments the shared budget let each request go.
+    # (The stub's arrival stamps also carry the host's scheduling: on a loaded CI machine a stalled
+    # stub thread once stamped all 60 within 2 ms.) A grant is stamped just after the budget's
+    # check, so a window 50 ms short of the second must never hold more than 30.
+    granted = one["granted"] + two["granted"]
+    assert len(granted) == 60
+    assert most_in_any_window(granted, 0.95) <= 30
+    # And the second 30 really waited for the first second to pass.
+    assert max(granted) - min(granted) >= 0.95
 
 
 def test_background_cannot_take_the_users_part_of_a_window(stub, fake_keys, store_settings) -> None:
@@ -121,7 +125,7 @@ def test_background_cannot_take_the_users_part_of_a_window(stub, fake_keys, stor
     assert bg1["refused"] + bg2["refused"] + len(bg1["other"]) + len(bg2["other"]) == 4, (bg1, bg2)
     # A user still finds the fifth; then the minute is spent for everyone.
     (user,) = run_processes({**job, "priority": "user", "symbols": ["U1", "U2"]}, start_in_s=3.5)
-    assert user == {"quotes": 1, "refused": 1, "other": []}
+    assert (user["quotes"], user["refused"], user["other"]) == (1, 1, [])
     assert sum(r.path == "/query" for r in stub.requests) == 5
 
 
