@@ -48,6 +48,9 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "FINNHUB_API_KEY": env.get("FINNHUB_API_KEY") or None,
         "ALPHAVANTAGE_API_KEY": env.get("ALPHAVANTAGE_API_KEY") or None,
         "YAHOO_BASE_URL": env.get("YAHOO_BASE_URL", "https://query2.finance.yahoo.com"),
+        # Batched quotes need Yahoo's cookie (from YAHOO_COOKIE_URL) and crumb; "chart" quotes per symbol.
+        "YAHOO_COOKIE_URL": env.get("YAHOO_COOKIE_URL", "https://fc.yahoo.com"),
+        "YAHOO_QUOTE_API": (env.get("YAHOO_QUOTE_API") or "v7").strip().lower(),
         "FINNHUB_BASE_URL": env.get("FINNHUB_BASE_URL", "https://finnhub.io/api/v1"),
         "ALPHAVANTAGE_BASE_URL": env.get("ALPHAVANTAGE_BASE_URL", "https://www.alphavantage.co"),
         "DEMO_LATENCY_MS": _number(env, "DEMO_LATENCY_MS", 0, float),
@@ -159,6 +162,7 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "WEBHOOKS_MAX": _number(env, "WEBHOOKS_MAX", 3, int),
         "DELIVERY_MAX_ATTEMPTS": _number(env, "DELIVERY_MAX_ATTEMPTS", 5, int),
         "DELIVERY_RETRY_BASE_S": _number(env, "DELIVERY_RETRY_BASE_S", 30.0, float),
+        "DELIVERY_PARALLEL": _number(env, "DELIVERY_PARALLEL", 8, int),  # sends at once within a batch task
     }
     cfg["MARKET_BUDGET_S"] = _number(env, "MARKET_BUDGET_S", 8.0, float)
     for provider in ("YAHOO", "FINNHUB", "ALPHAVANTAGE"):  # per-provider knobs, only when given
@@ -168,6 +172,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
                 cfg[name] = _number(env, name, None, kind)
         if (env.get(f"{provider}_BUDGET") or "").strip():  # the shared budget, e.g. "60/minute;30/second"
             cfg[f"{provider}_BUDGET"] = _budget(env, f"{provider}_BUDGET")
+    if cfg["YAHOO_QUOTE_API"] not in ("v7", "chart"):
+        raise ConfigError(f"YAHOO_QUOTE_API must be v7 or chart, not {cfg['YAHOO_QUOTE_API']!r}")
     # Shared provider budgets (README "Market data"): the pipeline's share of every window, and
     # where the windows live without Redis (default: JOBS_DIR/provider_budget.sqlite3).
     cfg["BUDGET_BACKGROUND_SHARE"] = _number(env, "BUDGET_BACKGROUND_SHARE", 0.8, float)

@@ -178,7 +178,7 @@ def base_env(tmp: Path, db_url: str, stub_url: str, receivers: Receivers, token:
     env = {k: v for k, v in os.environ.items() if k not in ("GUNICORN_CMD_ARGS", "FLASK_APP", "FLASK_DEBUG")}
     env.update({
         "TICKERDESK_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": db_url,
-        "REDIS_URL": "", "MARKET_PROVIDERS": "yahoo", "YAHOO_BASE_URL": stub_url,
+        "REDIS_URL": "", "MARKET_PROVIDERS": "yahoo", "YAHOO_BASE_URL": stub_url, "YAHOO_COOKIE_URL": stub_url + "/fc",
         "RATELIMIT_DEFAULT": "1000000 per minute", "RATELIMIT_LOGIN": "1000 per minute",
         "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute", "JWT_ACCESS_MINUTES": "120", "LOG_LEVEL": "INFO",
         "LOG_JSON": "true", "WEB_CONCURRENCY": "1", "PYTHONUNBUFFERED": "1", "LIVE_STREAMER": "off",
@@ -245,9 +245,11 @@ def one_round(app, stub_url: str) -> None:
     note = f" and a shared budget of {budget} (the pipeline's background share: {share})" if budget else ""
     if budget and share and budget.endswith("/second"):
         rate = min(rate, int(float(budget.split("/")[0]) * share))
+    requests = -(-tracked // max(1, lim.batch_size)) + 2  # batches, plus one cookie and one crumb
     print(f"  yahoo's Limits: batch {lim.batch_size}, {lim.rate_per_s:g} requests/s, {lim.concurrency} at once{note}; "
-          f"a quote is one request per symbol, so a full round of {tracked} symbols needs >= {tracked / rate:.0f} s "
-          f"of requests at {rate:g}/s, {tracked / rate / OPEN_S:.1f} x the interval")
+          f"batched v7 quotes: a full round of {tracked} symbols is {requests} requests, >= {requests / rate:.1f} s "
+          f"at {rate:g}/s ({requests / rate / OPEN_S:.2f} x the interval; one chart request per symbol would "
+          f"need {tracked / rate:.0f} s)")
 
 
 def evaluate_timings(app, plan: Plan, label: str, runs: int) -> None:

@@ -1,11 +1,14 @@
-"""A Yahoo stand-in for bench/pipeline.py: the v8 chart API in Yahoo's shape, with latency and a rate limit.
+"""A Yahoo stand-in for bench/pipeline.py: v7 quotes and the v8 chart API in Yahoo's shape, with latency and a rate limit.
 
     python bench/pipeline_stub.py --port 0 [--latency-ms 80,150] [--rate-per-s 10]
 
 Runs in its own process (so its CPU is not the bench's) and prints `{"port": N}` once it
 listens. Quotes (`/v8/finance/chart/{symbol}?range=1d`) are the recorded AAPL body of
 shared/fixtures/providers/yahoo/ with the symbol's price, `regularMarketTime` now and a
-regular session around now (so the provider reports the market open); history
+regular session around now (so the provider reports the market open). Batched quotes
+(`/v7/finance/quote?symbols=A,B,...`, after the cookie at `/fc` and the crumb at
+`/v1/test/getcrumb`) are the recorded AAPL entry of `v7_quote_AAPL_BABA.json` per symbol, with its
+price, `regularMarketTime` now and `marketState` REGULAR. History
 (`period1`/`period2`) is a deterministic daily random walk per symbol, weekdays only.
 Every request waits a uniform latency in [low, high] ms; above `rate_per_s` (a token
 bucket, burst one second's worth; 0 = none) it answers 429 with Yahoo's plain-text body
@@ -47,6 +50,8 @@ class Stub:
 
     def __init__(self, latency_ms: tuple[float, float], rate_per_s: float) -> None:
         self.chart = json.loads((FIXTURES / "yahoo" / "v8_chart_AAPL_range_1d.json").read_text())
+        self.v7_entry = json.loads((FIXTURES / "yahoo" / "v7_quote_AAPL_BABA.json").read_text())[
+            "quoteResponse"]["result"][0]
         self.limited_body = (FIXTURES / "yahoo" / "rate_limited_429.txt").read_text()
         self.prices: dict[str, float] = {}
         self.latency_ms = latency_ms
@@ -65,8 +70,8 @@ class Stub:
             return True
         return False
 
-    async def chart_handler(self, request: web.Request) -> web.Response:
-        symbol = request.match_info["symbol"]
+    async def limited(self, request: web.Request, answer) -> web.Response:  # noqa: ANN001 - a callable
+        """Count, wait the latency, spend a token (else 429), then answer(request)."""
         self.requests += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -75,13 +80,47 @@ class Stub:
             if not self.take_token():
                 self.limited += 1
                 return web.Response(status=429, text=self.limited_body, headers={"Retry-After": "1"})
-            if "period1" in request.query:
-                body = self.history(symbol, int(request.query["period1"]), int(request.query["period2"]))
-            else:
-                body = self.quote(symbol)
-            return web.json_response(body)
+            return answer(request)
         finally:
             self.in_flight -= 1
+
+    async def chart_handler(self, request: web.Request) -> web.Response:
+        def answer(request: web.Request) -> web.Response:
+            symbol, q = request.match_info["symbol"], request.query
+            if "period1" in q:
+                return web.json_response(self.history(symbol, int(q["period1"]), int(q["period2"])))
+            return web.json_response(self.quote(symbol))
+        return await self.limited(request, answer)
+
+    async def cookie_handler(self, request: web.Request) -> web.Response:
+        def answer(request: web.Request) -> web.Response:
+            resp = web.Response(status=404, text="<html>Not Found</html>", content_type="text/html")
+            resp.set_cookie("A3", "d=AQABBbench&S=AQAAAbench", path="/")
+            return resp
+        return await self.limited(request, answer)
+
+    async def crumb_handler(self, request: web.Request) -> web.Response:
+        def answer(request: web.Request) -> web.Response:
+            return web.Response(text="benchCrumb1", status=200 if "A3" in request.cookies else 403)
+        return await self.limited(request, answer)
+
+    async def v7_handler(self, request: web.Request) -> web.Response:
+        def answer(request: web.Request) -> web.Response:
+            if "A3" not in request.cookies or request.query.get("crumb") != "benchCrumb1":
+                return web.json_response({"finance": {"result": None, "error": {
+                    "code": "Unauthorized", "description": "Invalid Crumb"}}}, status=401)
+            now = int(time.time())
+            result = []
+            for symbol in filter(None, request.query.get("symbols", "").split(",")):
+                price, rest = self.prices.get(symbol, base_price(symbol)), base_price(symbol)
+                result.append(dict(self.v7_entry, symbol=symbol, regularMarketPrice=price,
+                                   regularMarketPreviousClose=rest, regularMarketChange=round(price - rest, 4),
+                                   regularMarketChangePercent=round((price - rest) / rest * 100, 4),
+                                   regularMarketDayHigh=max(price, rest), regularMarketDayLow=min(price, rest),
+                                   regularMarketOpen=rest, regularMarketTime=now, marketState="REGULAR",
+                                   currency="EUR" if symbol.endswith(".DE") else "USD"))
+            return web.json_response({"quoteResponse": {"result": result, "error": None}})
+        return await self.limited(request, answer)
 
     def quote(self, symbol: str) -> dict:
         now = int(time.time())
@@ -143,6 +182,9 @@ def main() -> int:
     stub = Stub((low, high), args.rate_per_s)
     app = web.Application()
     app.router.add_get("/v8/finance/chart/{symbol}", stub.chart_handler)
+    app.router.add_get("/fc", stub.cookie_handler)
+    app.router.add_get("/v1/test/getcrumb", stub.crumb_handler)
+    app.router.add_get("/v7/finance/quote", stub.v7_handler)
     app.router.add_post("/_bench/prices", stub.set_prices)
     app.router.add_post("/_bench/config", stub.set_config)
     app.router.add_get("/_bench/stats", stub.stats)

@@ -1,4 +1,10 @@
-"""Delivery tasks: send one recorded delivery (email or webhook), retried with backoff.
+"""Delivery tasks: send recorded deliveries (email or webhook), retried with backoff.
+
+The deliveries of one quote round go out together: `delivery.send_batch` sends up to
+DELIVERY_PARALLEL of them at once (threads, each in its own app context and database
+session), so a hundred alerts crossing in one round do not queue one behind another
+through a single worker slot. A delivery that fails in passing is then retried on its own
+by `delivery.send` with exponential backoff; the sweep and the admin's retry use it too.
 
 A task only sends a delivery that is still pending, under a per-delivery run lock
 (Redis SET NX PX, or a file lock on the embedded broker), so two workers given the same
@@ -8,6 +14,7 @@ Redis another worker takes it after the visibility timeout.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import structlog
@@ -38,23 +45,61 @@ DELIVERY_FAILURES = Counter("tickerdesk_delivery_attempt_failures_total",
              soft_time_limit=60, time_limit=90, max_retries=None)
 def send_delivery(self, delivery_id: int) -> str:
     """Send one pending delivery; on a passing failure retry with exponential backoff, up to the limit."""
+    status, countdown = send_one(delivery_id)
+    if countdown is not None:
+        raise self.retry(countdown=countdown)
+    return status
+
+
+@shared_task(name="delivery.send_batch", acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)
+def send_batch(delivery_ids: list[int]) -> dict[str, int]:
+    """Send the pending deliveries given, DELIVERY_PARALLEL at once; each passing failure retries on its own."""
+    app = current_app._get_current_object()
+    ids = list(dict.fromkeys(int(i) for i in delivery_ids))[:services.BATCH_MAX]
+    workers = max(1, min(int(app.config["DELIVERY_PARALLEL"]), len(ids)))
+
+    def one(delivery_id: int) -> tuple[int, str, float | None]:
+        if workers == 1:
+            return (delivery_id, *send_one(delivery_id))
+        with app.app_context():  # a session of the thread's own
+            try:
+                return (delivery_id, *send_one(delivery_id))
+            finally:
+                db.session.remove()
+
+    if workers == 1:
+        outcomes = [one(i) for i in ids]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="delivery") as pool:
+            outcomes = list(pool.map(one, ids))
+    counts: dict[str, int] = {}
+    for delivery_id, status, countdown in outcomes:
+        if countdown is not None:
+            status = "retrying"
+            send_delivery.apply_async((delivery_id,), countdown=countdown)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def send_one(delivery_id: int) -> tuple[str, float | None]:
+    """Attempt one delivery under its lock: (status, None) when done, ("retry", countdown) to try again."""
     with run_lock(f"delivery-{delivery_id}", LOCK_TTL_S) as got:
         if not got:
-            return "busy"  # another worker is sending it right now
-        return _attempt(self, delivery_id)
+            return "busy", None  # another worker is sending it right now
+        return _attempt(delivery_id)
 
 
-def _attempt(task, delivery_id: int) -> str:
+def _attempt(delivery_id: int) -> tuple[str, float | None]:
     delivery = db.session.get(Delivery, delivery_id)
     if delivery is None or delivery.status != "pending":
-        return "skipped"
+        return "skipped", None
     claimed = db.session.execute(
         update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending",
                                Delivery.attempts == delivery.attempts)
         .values(attempts=Delivery.attempts + 1))
     db.session.commit()
     if claimed.rowcount != 1:
-        return "skipped"  # another worker holds this attempt
+        return "skipped", None  # another worker holds this attempt
     db.session.refresh(delivery)
     cfg = current_app.config
     try:
@@ -64,18 +109,18 @@ def _attempt(task, delivery_id: int) -> str:
             raise channels.DeliveryError("timed out (task time limit)") from None
     except channels.PermanentDeliveryError as exc:
         DELIVERY_FAILURES.labels(delivery.channel).inc()
-        return _finish(delivery, "failed", str(exc))
+        return _finish(delivery, "failed", str(exc)), None
     except channels.DeliveryError as exc:
         DELIVERY_FAILURES.labels(delivery.channel).inc()
         if delivery.attempts >= cfg["DELIVERY_MAX_ATTEMPTS"]:
-            return _finish(delivery, "failed", str(exc))
+            return _finish(delivery, "failed", str(exc)), None
         delivery.last_error = str(exc)[:channels.MAX_ERROR_LENGTH]
         db.session.commit()
         countdown = cfg["DELIVERY_RETRY_BASE_S"] * 2 ** (delivery.attempts - 1)
         log.info("delivery_retry", delivery_id=delivery.id, channel=delivery.channel, attempts=delivery.attempts,
                  countdown_s=countdown)
-        raise task.retry(countdown=countdown)
-    return _finish(delivery, "sent", None)
+        return "retry", countdown
+    return _finish(delivery, "sent", None), None
 
 
 @shared_task(name="delivery.sweep", ignore_result=True, soft_time_limit=60, time_limit=90)

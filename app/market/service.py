@@ -27,7 +27,8 @@ from app.ops import metrics
 log = structlog.get_logger(__name__)
 
 # Settings a provider or the client may read; captured in sync code and handed to the loop.
-_PROVIDER_KEYS = ("FINNHUB_API_KEY", "ALPHAVANTAGE_API_KEY", "YAHOO_BASE_URL", "FINNHUB_BASE_URL",
+_PROVIDER_KEYS = ("FINNHUB_API_KEY", "ALPHAVANTAGE_API_KEY", "YAHOO_BASE_URL", "YAHOO_COOKIE_URL", "YAHOO_QUOTE_API",
+                  "FINNHUB_BASE_URL",
                   "ALPHAVANTAGE_BASE_URL", "FINNHUB_PREMIUM", "ALPHAVANTAGE_RATE_PER_MIN",
                   "DEMO_LATENCY_MS", "DEMO_FAILURE_RATE", "DEMO_TICK_S", "DEMO_SEED", "DEMO_ALWAYS_OPEN") + tuple(
     f"{prefix}_{knob}" for prefix in ("YAHOO", "FINNHUB", "ALPHAVANTAGE")

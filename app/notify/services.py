@@ -16,6 +16,8 @@ from app.ops.errors import APIError
 
 log = structlog.get_logger(__name__)
 SEND_TASK = "delivery.send"  # app.jobs.delivery.send_delivery, enqueued by name (jobs sit above this package)
+BATCH_TASK = "delivery.send_batch"  # app.jobs.delivery.send_batch: many deliveries, sent concurrently
+BATCH_MAX = 100  # deliveries per send_batch task
 MAX_FIRES_PER_CALL = 10_000
 
 
@@ -43,7 +45,8 @@ def record_fires(fired: list[dict[str, Any]]) -> list[int]:
 
 
 def enqueue(delivery_ids: list[int]) -> None:
-    """Hand each (committed) delivery to the sending task; one the broker refuses stays pending."""
+    """Hand the (committed) deliveries to the sending tasks, up to BATCH_MAX a task; one the broker refuses
+    stays pending for the sweep."""
     if not delivery_ids:
         return
     from celery import current_app as celery  # the app's Celery app (app.jobs), found without importing it
@@ -52,11 +55,15 @@ def enqueue(delivery_ids: list[int]) -> None:
         # No Celery app configured in this process (app.jobs.init_app not run): the sweep sends them later.
         log.warning("delivery_enqueue_skipped", reason="celery_not_configured", deliveries=len(delivery_ids))
         return
-    for delivery_id in delivery_ids:
+    for start in range(0, len(delivery_ids), BATCH_MAX):
+        chunk = delivery_ids[start:start + BATCH_MAX]
         try:
-            celery.tasks[SEND_TASK].delay(delivery_id)
+            if len(chunk) == 1:
+                celery.tasks[SEND_TASK].delay(chunk[0])
+            else:
+                celery.tasks[BATCH_TASK].delay(chunk)
         except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; the sweep re-enqueues pending rows
-            log.warning("delivery_enqueue_failed", delivery_id=delivery_id, error=type(exc).__name__)
+            log.warning("delivery_enqueue_failed", delivery_ids=chunk, error=type(exc).__name__)
 
 
 def idempotency_key(fire: AlertFire, channel: str, target: str) -> str:

@@ -111,8 +111,7 @@ def observed(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
         stub = stubs[mode]
         server = start_server(
             tmp_path_factory.mktemp(f"providers-{mode}"), sqlite_template,
-            REDIS_URL="", MARKET_PROVIDERS="yahoo,finnhub", YAHOO_BASE_URL=stub.url,
-            FINNHUB_BASE_URL=stub.url + stub_server.FINNHUB, ALPHAVANTAGE_BASE_URL=stub.url,
+            REDIS_URL="", MARKET_PROVIDERS="yahoo,finnhub", **stub.settings(),
             FINNHUB_API_KEY=FAKE_FINNHUB_KEY, CACHE_TTL_QUOTE=str(CACHE_TTL_S), LIVE_LOOP="false")
         with lock:
             rigs[mode] = Rig(mode, stub, server, {})

@@ -38,6 +38,9 @@ FINNHUB = "/api/v1"
 FAULT_KINDS = ("rate_limit", "error", "hang", "truncate", "malformed", "av_limit")
 CHART_1D = "yahoo/v8_chart_AAPL_range_1d.json"
 CHART_UNKNOWN = "yahoo/v8_chart_unknown_symbol_404.json"
+V7_QUOTE = "yahoo/v7_quote_AAPL_BABA.json"
+RECORDED_CRUMB = "haT3oykhHqZ"  # node-yahoo-finance2's recorded getcrumb body
+COOKIE_PATH = "/fc"  # stands in for https://fc.yahoo.com
 # recorded history charts and the [period1, period2) they cover
 CHART_RANGES = (("yahoo/v8_chart_AAPL_1d_50bars_with_split_and_dividend.json", 1598832000, 1604707200),
                 ("yahoo/v8_chart_AAPL_1d_period1_period2.json", 1577836800, 1578009600))
@@ -105,6 +108,8 @@ class StubServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self.crumb = RECORDED_CRUMB  # the one crumb v7 accepts; expire_crumb() replaces it
+        self._crumbs_handed = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -135,6 +140,9 @@ class StubServer:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get("/v8/finance/chart/{symbol}", self._yahoo_chart)
         app.router.add_get("/v1/finance/search", self._yahoo_search)
+        app.router.add_get(COOKIE_PATH, self._yahoo_cookie)
+        app.router.add_get("/v1/test/getcrumb", self._yahoo_crumb)
+        app.router.add_get("/v7/finance/quote", self._yahoo_v7_quote)
         for path, good, unknown, synth in (
             ("/quote", "quote_AAPL.json", "finnhub/quote_unknown_symbol.json", _synth_fh_quote),
             ("/stock/profile2", "stock_profile2_AAPL.json", "finnhub/stock_profile2_unknown_symbol.json",
@@ -159,7 +167,7 @@ class StubServer:
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         """Provider settings pointing every base URL at this stub, plus `extra`."""
-        return {"YAHOO_BASE_URL": self.url, "FINNHUB_BASE_URL": self.url + FINNHUB,
+        return {"YAHOO_BASE_URL": self.url, "YAHOO_COOKIE_URL": self.url + COOKIE_PATH, "FINNHUB_BASE_URL": self.url + FINNHUB,
                 "ALPHAVANTAGE_BASE_URL": self.url, **extra}
 
     # -- faults, overrides, fixtures, stats ----------------------------------------------------
@@ -221,6 +229,13 @@ class StubServer:
             self._requests.clear()
             self.max_in_flight = self.in_flight
             self.latency_ms = 0.0
+            self.crumb = RECORDED_CRUMB
+
+    def expire_crumb(self) -> None:
+        """Make v7 refuse the crumb handed out so far (401 "Invalid Crumb"), as Yahoo does now and then."""
+        with self._lock:
+            self._crumbs_handed += 1
+            self.crumb = f"stubCrumb{self._crumbs_handed:03d}"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -340,6 +355,43 @@ class StubServer:
         if not keep:
             del result["timestamp"]
         return _json(data)
+
+    async def _yahoo_cookie(self, request: web.Request) -> web.Response:
+        """fc.yahoo.com: a 404 page that sets the A3 cookie."""
+        resp = web.Response(status=404, text="<html>Not Found</html>", content_type="text/html")
+        resp.set_cookie("A3", "d=AQABBstub&S=AQAAAstub", domain=None, path="/", httponly=True, secure=False)
+        return resp
+
+    async def _yahoo_crumb(self, request: web.Request) -> web.Response:
+        """getcrumb: the crumb as plain text, for a request that carries the A3 cookie."""
+        if "A3" not in request.cookies:
+            return web.Response(status=403, text="")
+        return web.Response(text=self.crumb, content_type="text/plain")
+
+    async def _yahoo_v7_quote(self, request: web.Request) -> web.Response:
+        """v7 quote of comma-separated symbols: recorded AAPL/BABA entries, others scaled from AAPL's."""
+        if "A3" not in request.cookies or request.query.get("crumb") != self.crumb:
+            return web.Response(status=401, body=self.fixture("yahoo/v7_quote_unauthorized_invalid_crumb_401.json"),
+                                content_type=_JSON)
+        recorded = self.fixture_json(V7_QUOTE)
+        by_symbol = {item["symbol"]: item for item in recorded["quoteResponse"]["result"]}
+        result = []
+        for symbol in filter(None, request.query.get("symbols", "").split(",")):
+            if self._is_unknown(symbol, "AAPL") and symbol not in by_symbol:
+                continue  # Yahoo leaves unknown symbols out of the result
+            item = by_symbol.get(symbol)
+            if item is None:
+                item = dict(by_symbol["AAPL"], symbol=symbol, shortName=f"{symbol} Synthetic",
+                            longName=f"{symbol} Synthetic Corp")
+                factor = synthetic_price(symbol) / item["regularMarketPrice"]
+                for key in ("regularMarketPrice", "regularMarketPreviousClose", "regularMarketOpen",
+                            "regularMarketDayHigh", "regularMarketDayLow", "regularMarketChange",
+                            "bid", "ask", "postMarketPrice", "postMarketChange", "fiftyTwoWeekHigh", "fiftyTwoWeekLow"):
+                    if key in item:
+                        item[key] = _scale(item[key], factor)
+                item["regularMarketPrice"] = synthetic_price(symbol)
+            result.append(item)
+        return _json({"quoteResponse": {"result": result, "error": None}})
 
     async def _yahoo_search(self, request: web.Request) -> web.Response:
         query = request.query.get("q", "").strip()

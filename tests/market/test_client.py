@@ -9,12 +9,19 @@ from datetime import date
 from typing import Any
 
 import aiohttp
+import pytest
 
 from app.market.client import ClientSettings, MarketClient
 from app.market.providers.demo import DemoProvider
 from app.market.providers.finnhub import FinnhubProvider
 from app.market.providers.yahoo import YahooProvider
 from app.market.types import ProviderUnavailableError, Quote, SymbolNotFoundError
+
+
+@pytest.fixture
+def settings(settings):
+    """Yahoo quoting one request per symbol (its chart API), so request counts read per symbol."""
+    return {**settings, "YAHOO_QUOTE_API": "chart"}
 
 
 def run(settings: dict[str, Any], names: tuple[type, ...], body: Callable[[MarketClient], Awaitable[Any]],

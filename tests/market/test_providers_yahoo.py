@@ -16,6 +16,12 @@ CHART_1D = "yahoo/v8_chart_AAPL_range_1d.json"
 CHART_50 = "yahoo/v8_chart_AAPL_1d_50bars_with_split_and_dividend.json"
 
 
+@pytest.fixture
+def settings(settings):
+    """The chart API's quotes (one request per symbol), Yahoo's fallback; test_yahoo_v7.py has the batches."""
+    return {**settings, "YAHOO_QUOTE_API": "chart"}
+
+
 def quote_of(call, settings, symbol="AAPL"):
     """Fetch one yahoo quote; raise the per-symbol error if there is one."""
     return single_quote(call, YahooProvider, settings, symbol)

@@ -59,19 +59,28 @@ class WebhookReceiver:
         self.status = 200
         self.delay_s = 0.0
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = self.max_in_flight = 0
+        self.statuses: list[int] = []  # answered in turn before `status`, e.g. [500] fails the first POST
+        lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with lock:
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                    status = receiver.statuses.pop(0) if receiver.statuses else receiver.status
                 time.sleep(receiver.delay_s)
+                with lock:
+                    receiver.in_flight -= 1
                 timestamp = self.headers.get("X-Tickerdesk-Timestamp", "")
                 expected = "sha256=" + hmac.new(receiver.secret.encode(), timestamp.encode() + b"." + body,
                                                 hashlib.sha256).hexdigest()
                 signature = self.headers.get("X-Tickerdesk-Signature", "")
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
                                           "signature_ok": hmac.compare_digest(expected, signature)})
-                self.send_response(receiver.status)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -263,3 +263,27 @@ def test_a_send_past_the_task_time_limit_counts_as_a_failed_attempt(notify_app, 
     [delivery] = _history(client, user["headers"])[0]["deliveries"]
     assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == (
         "failed", 2, "timed out (task time limit)")
+
+
+def test_one_rounds_fires_go_out_together_and_a_failure_retries_alone(notify_app, webhook_receiver) -> None:
+    app = notify_app(DELIVERY_PARALLEL=4)
+    client = app.test_client()
+    users = []
+    for _ in range(6):  # six people, each with a webhook and an alert that one price crosses
+        user = register_api(client)
+        saved = _settings(client, user["headers"], channels=["webhook"], webhooks=[{"url": webhook_receiver.url}])
+        assert saved["webhooks"][0]["secret"]
+        users.append(user)
+        _alert(client, user["headers"], threshold="1")
+    webhook_receiver.delay_s = 0.4  # each POST holds the receiver long enough for the others to overlap
+    webhook_receiver.statuses = [500]  # the first POST fails in passing
+    fired = fire(app, "SAP.DE", "2")
+    assert len(fired) == 6
+    # Sent 4 at a time (DELIVERY_PARALLEL), not one behind another; never more than 4 at once.
+    # (At least 3 overlapping: a loaded machine may start the fourth thread late.)
+    assert 3 <= webhook_receiver.max_in_flight <= 4
+    # Six first attempts, one of which failed and was retried on its own: seven POSTs, six sent.
+    assert len(webhook_receiver.requests) == 7
+    deliveries = [_history(client, user["headers"])[0]["deliveries"] for user in users]
+    assert all(len(d) == 1 and d[0]["status"] == "sent" for d in deliveries), deliveries
+    assert sorted(d[0]["attempts"] for d in deliveries) == [1, 1, 1, 1, 1, 2]

@@ -29,7 +29,7 @@ def yahoo_stub() -> Iterator[Any]:
 def test_foreign_holding_is_valued_with_the_pair_rate(make_app, yahoo_stub) -> None:
     yahoo_stub.reset()
     # a YAHOO_* setting of its own: apps with equal provider settings share one client and breaker
-    app = make_app(MARKET_PROVIDERS=["yahoo"], YAHOO_BASE_URL=yahoo_stub.url, YAHOO_RATE_PER_S=0,
+    app = make_app(MARKET_PROVIDERS=["yahoo"], **yahoo_stub.settings(), YAHOO_RATE_PER_S=0,
                    YAHOO_TIMEOUT_S=2.0 + uuid.uuid4().int % 1000 / 1e6, BASE_CURRENCY="EUR")
     client = app.test_client()
     headers = register_api(client)["headers"]
@@ -60,7 +60,7 @@ def test_no_rate_from_the_provider_is_a_503_not_a_rate_of_one(make_app, yahoo_st
     empty["chart"]["result"][0]["indicators"] = {"quote": [{}]}
     yahoo_stub.override("/v8/finance/chart/USDEUR=X", empty)
     try:
-        app = make_app(MARKET_PROVIDERS=["yahoo"], YAHOO_BASE_URL=yahoo_stub.url, YAHOO_RATE_PER_S=0,
+        app = make_app(MARKET_PROVIDERS=["yahoo"], **yahoo_stub.settings(), YAHOO_RATE_PER_S=0,
                        YAHOO_TIMEOUT_S=2.0 + uuid.uuid4().int % 1000 / 1e6, BASE_CURRENCY="EUR")
         client = app.test_client()
         headers = register_api(client)["headers"]

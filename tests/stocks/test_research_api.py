@@ -407,8 +407,8 @@ BUDGET_S = 1.0
 ])
 def test_provider_down_is_a_clear_503_within_the_budget(make_app, providers, what) -> None:
     url = f"http://127.0.0.1:{closed_port()}"  # a port of its own: no circuit breaker shared with other tests
-    app = make_app(MARKET_PROVIDERS=providers, YAHOO_BASE_URL=url, FINNHUB_BASE_URL=url + "/api/v1",
-                   FINNHUB_API_KEY="fhk-test-key", FINNHUB_RATE_PER_S=0, MARKET_BUDGET_S=BUDGET_S)
+    app = make_app(MARKET_PROVIDERS=providers, YAHOO_BASE_URL=url, YAHOO_COOKIE_URL=url + "/fc",
+                   FINNHUB_BASE_URL=url + "/api/v1", FINNHUB_API_KEY="fhk-test-key", FINNHUB_RATE_PER_S=0, MARKET_BUDGET_S=BUDGET_S)
     client = app.test_client()
     user = register_api(client)
     started = time.monotonic()
@@ -425,7 +425,8 @@ def test_provider_down_is_a_clear_503_within_the_budget(make_app, providers, wha
 
 def test_history_provider_down_makes_indicators_503(make_app) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
-    app = make_app(MARKET_PROVIDERS=["yahoo"], YAHOO_BASE_URL=url, MARKET_BUDGET_S=BUDGET_S)
+    app = make_app(MARKET_PROVIDERS=["yahoo"], YAHOO_BASE_URL=url, YAHOO_COOKIE_URL=url + "/fc",
+                   MARKET_BUDGET_S=BUDGET_S)
     client = app.test_client()
     user = register_api(client)
     started = time.monotonic()

@@ -248,8 +248,8 @@ class HttpProvider(Provider):
         self, path: str, params: Mapping[str, Any] | None = None, *, headers: Mapping[str, str] | None = None,
         symbol: str | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """GET base_url+path; return (status, headers, body) or raise on 429, 5xx, timeout or transport failure."""
-        url = self.base_url + path
+        """GET base_url+path (or an absolute URL); return (status, headers, body) or raise on 429, 5xx, timeout or transport failure."""
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
         timeout_s = self.limits.timeout_s
         err = {"provider": self.name, "symbol": symbol}
         async with self._turn():

@@ -1,8 +1,13 @@
-"""Yahoo Finance, keyless: quotes and daily history from the v8 chart API, symbol search from v1.
+"""Yahoo Finance, keyless: batched quotes from v7, daily history from the v8 chart API, search from v1.
 
-`v7/finance/quote` and `v10/finance/quoteSummary` need a cookie and a crumb, so quotes come from
-`/v8/finance/chart/{symbol}?interval=1d&range=1d` (one request per symbol). Exchange rates are
-the charts of Yahoo's currency pairs (`EURUSD=X`: US dollars per euro), minor units such as
+Quotes come in batches of up to `YAHOO_BATCH_SIZE` (50) symbols per request from
+`/v7/finance/quote?symbols=A,B,...&crumb=...`, which needs a cookie and a crumb: the cookie from
+`GET https://fc.yahoo.com` (`YAHOO_COOKIE_URL`), the crumb from `GET /v1/test/getcrumb` sent with
+it; both are kept per provider instance and fetched again once when Yahoo answers 401/403
+("Invalid Crumb"). When the crumb cannot be had, or with `YAHOO_QUOTE_API=chart`, quotes come
+from `/v8/finance/chart/{symbol}?interval=1d&range=1d`, one request per symbol, and v7 is tried
+again after `V7_RETRY_S`. A quote round of 2,000 symbols is then 40 requests, not 2,000. Exchange
+rates are the charts of Yahoo's currency pairs (`EURUSD=X`: US dollars per euro), minor units such as
 London's pence (GBX) scaled from their currency. There is no profile or news capability.
 
 History prices are Yahoo's `indicators.quote` OHLC: split-adjusted (Yahoo rescales bars before
@@ -12,15 +17,22 @@ a split, e.g. AAPL's 4:1 on 2020-08-31) but not dividend-adjusted; `adjclose` an
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+import weakref
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.market.providers.base import FX, HISTORY, QUOTES, SEARCH, Limits, register
 from app.market.providers.http import HttpProvider, as_int, epoch, make_quote, num, path_symbol, utc_from_ts
-from app.market.types import Bar, FxRate, ProviderError, Quote, SearchHit, SymbolNotFoundError
+from app.market.types import Bar, FxRate, ProviderError, Quote, RateLimitedError, SearchHit, SymbolNotFoundError
 
+log = logging.getLogger(__name__)
+
+V7_RETRY_S = 600.0  # after the crumb could not be had, quotes use the chart API this long
 _BROWSER_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 )
@@ -75,6 +87,44 @@ def parse_chart_quote(result: dict[str, Any], symbol: str) -> Quote:
         day_low=num(meta.get("regularMarketDayLow")),
         market_state=_market_state(meta, time.time()),
     )
+
+
+def parse_v7_quote(item: dict[str, Any], symbol: str) -> Quote:
+    """Build a Quote from one entry of a v7 quote body (quoteResponse.result[i])."""
+    price = num(item["regularMarketPrice"])
+    if price is None:
+        raise ValueError("regularMarketPrice is null")
+    ts = item.get("regularMarketTime")
+    state = str(item.get("marketState") or "").upper()
+    return make_quote(
+        symbol, "yahoo",
+        price=price,
+        previous_close=num(item.get("regularMarketPreviousClose")),
+        currency=item.get("currency") or "USD",
+        ts=utc_from_ts(ts) if ts else datetime.now(timezone.utc),
+        change=num(item.get("regularMarketChange")),
+        change_pct=num(item.get("regularMarketChangePercent")),
+        volume=as_int(item.get("regularMarketVolume")),
+        open=num(item.get("regularMarketOpen")),
+        day_high=num(item.get("regularMarketDayHigh")),
+        day_low=num(item.get("regularMarketDayLow")),
+        market_state=("open" if state == "REGULAR" else "closed") if state else None,
+    )
+
+
+def cookie_header(set_cookies: list[str]) -> str:
+    """The Cookie header that sends back every name=value of the Set-Cookie headers given."""
+    jar: SimpleCookie = SimpleCookie()
+    for header in set_cookies:
+        try:
+            jar.load(header)
+        except CookieError:
+            continue  # one malformed cookie does not spoil the others
+    return "; ".join(f"{name}={morsel.value}" for name, morsel in jar.items())
+
+
+class _NoCrumb(Exception):
+    """Yahoo handed out no usable cookie and crumb (or refused them): quote through the chart API."""
 
 
 def parse_chart_bars(result: dict[str, Any], start: date, end: date) -> list[Bar]:
@@ -143,10 +193,75 @@ class YahooProvider(HttpProvider):
 
     name = "yahoo"
     capabilities = frozenset({QUOTES, HISTORY, FX, SEARCH})
-    limits = Limits(batch_size=10, rate_per_s=5.0, concurrency=5, timeout_s=5.0, budget="5/second")
+    limits = Limits(batch_size=50, rate_per_s=5.0, concurrency=5, timeout_s=5.0, budget="5/second")
     settings_prefix = "YAHOO"
     default_base_url = "https://query2.finance.yahoo.com"
+    default_cookie_url = "https://fc.yahoo.com"
     default_headers = {"User-Agent": _BROWSER_UA, "Accept": "application/json"}
+
+    def __init__(self, settings: Any = None, session: Any = None) -> None:
+        super().__init__(settings, session)
+        self.cookie_url = str(self.settings.get("YAHOO_COOKIE_URL") or self.default_cookie_url)
+        self.batched = str(self.settings.get("YAHOO_QUOTE_API") or "v7").strip().lower() != "chart"
+        self._auth: tuple[str, str] | None = None  # (Cookie header, crumb)
+        self._v7_off_until = 0.0
+        self._auth_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    async def _credentials(self, stale: tuple[str, str] | None = None) -> tuple[str, str]:
+        """Return (Cookie header, crumb), fetching them once for all concurrent batches.
+
+        `stale` is the pair Yahoo just refused: it is replaced unless another batch already did.
+        """
+        lock = self._auth_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            if self._auth is not None and self._auth != stale:
+                return self._auth
+            self._auth = None
+            try:
+                _, headers, _ = await self._get(self.cookie_url)  # fc.yahoo.com answers 404 and sets the cookie
+            except RateLimitedError:
+                raise  # throttled: the client backs off and tries again
+            except ProviderError as exc:  # e.g. fc.yahoo.com blocked by a DNS filter while query2 answers
+                raise _NoCrumb(f"no cookie ({exc.message})") from None
+            cookie = cookie_header(headers.getall("Set-Cookie", []))
+            if not cookie:
+                raise _NoCrumb("no cookie from " + self.cookie_url)
+            status, _, body = await self._get("/v1/test/getcrumb", headers={"Cookie": cookie})
+            crumb = body.decode("utf-8", "replace").strip()
+            if status != 200 or not crumb or len(crumb) > 64 or crumb[0] in "{<" or any(c.isspace() for c in crumb):
+                raise _NoCrumb(f"getcrumb answered HTTP {status}")
+            self._auth = (cookie, crumb)
+            return self._auth
+
+    async def _v7_quotes(self, symbols: list[str]) -> dict[str, Quote | Exception]:
+        """One v7 request for all `symbols` (a fresh crumb once if Yahoo refuses the one kept)."""
+        auth = await self._credentials()
+        for attempt in (1, 2):
+            status, data = await self._get_json("/v7/finance/quote", {"symbols": ",".join(symbols), "crumb": auth[1]},
+                                                ok=(200, 401, 403), headers={"Cookie": auth[0]})
+            if status == 200:
+                break
+            if attempt == 2:
+                raise _NoCrumb(f"v7 quote answered HTTP {status} with a fresh crumb")
+            auth = await self._credentials(stale=auth)
+        with self._shape("quote"):
+            response = data["quoteResponse"]
+            if response.get("error"):
+                raise ProviderError(f"yahoo: quote error: {self._scrub(str(response['error']))[:160]}",
+                                    provider=self.name)
+            items = {str(item["symbol"]).upper(): item for item in response.get("result") or []}
+        out: dict[str, Quote | Exception] = {}
+        for symbol in symbols:
+            item = items.get(symbol.upper())
+            if item is None or item.get("regularMarketPrice") is None:
+                out[symbol] = SymbolNotFoundError(f"yahoo: unknown symbol {symbol!r}", provider=self.name, symbol=symbol)
+                continue
+            try:
+                out[symbol] = parse_v7_quote(item, symbol)
+            except (KeyError, TypeError, ValueError):
+                out[symbol] = ProviderError(f"yahoo: unexpected quote shape for {symbol!r}", provider=self.name,
+                                            symbol=symbol)
+        return out
 
     async def _chart(self, symbol: str, params: dict[str, Any]) -> dict[str, Any]:
         """GET the v8 chart of `symbol`; return its single result or raise SymbolNotFoundError."""
@@ -174,8 +289,15 @@ class YahooProvider(HttpProvider):
             return parse_chart_quote(result, symbol)
 
     async def quotes(self, symbols: list[str]) -> dict[str, Quote | Exception]:
-        """Return a quote or a per-symbol error for each symbol (one chart request each, concurrently)."""
-        return await self._fan_out(symbols, self._quote_one)
+        """Return a quote or a per-symbol error for each symbol: one v7 request, else one chart request each."""
+        unique = list(dict.fromkeys(symbols))
+        if self.batched and unique and time.monotonic() >= self._v7_off_until:
+            try:
+                return await self._v7_quotes(unique)
+            except _NoCrumb as exc:
+                self._v7_off_until = time.monotonic() + V7_RETRY_S
+                log.warning("yahoo: batched quotes unavailable (%s); charts for %.0f s", exc, V7_RETRY_S)
+        return await self._fan_out(unique, self._quote_one)
 
     async def history(self, symbol: str, start: date, end: date) -> list[Bar]:
         """Return daily bars from start to end inclusive (exchange-local dates), oldest first."""
