@@ -70,7 +70,7 @@ class Stub:
             return True
         return False
 
-    async def limited(self, request: web.Request, answer) -> web.Response:  # noqa: ANN001 - a callable
+    async def throttled(self, request: web.Request, answer) -> web.Response:  # noqa: ANN001 - a callable
         """Count, wait the latency, spend a token (else 429), then answer(request)."""
         self.requests += 1
         self.in_flight += 1
@@ -90,19 +90,19 @@ class Stub:
             if "period1" in q:
                 return web.json_response(self.history(symbol, int(q["period1"]), int(q["period2"])))
             return web.json_response(self.quote(symbol))
-        return await self.limited(request, answer)
+        return await self.throttled(request, answer)
 
     async def cookie_handler(self, request: web.Request) -> web.Response:
         def answer(request: web.Request) -> web.Response:
             resp = web.Response(status=404, text="<html>Not Found</html>", content_type="text/html")
             resp.set_cookie("A3", "d=AQABBbench&S=AQAAAbench", path="/")
             return resp
-        return await self.limited(request, answer)
+        return await self.throttled(request, answer)
 
     async def crumb_handler(self, request: web.Request) -> web.Response:
         def answer(request: web.Request) -> web.Response:
             return web.Response(text="benchCrumb1", status=200 if "A3" in request.cookies else 403)
-        return await self.limited(request, answer)
+        return await self.throttled(request, answer)
 
     async def v7_handler(self, request: web.Request) -> web.Response:
         def answer(request: web.Request) -> web.Response:
@@ -120,7 +120,7 @@ class Stub:
                                    regularMarketOpen=rest, regularMarketTime=now, marketState="REGULAR",
                                    currency="EUR" if symbol.endswith(".DE") else "USD"))
             return web.json_response({"quoteResponse": {"result": result, "error": None}})
-        return await self.limited(request, answer)
+        return await self.throttled(request, answer)
 
     def quote(self, symbol: str) -> dict:
         now = int(time.time())

@@ -1,6 +1,8 @@
 """Notification services: record fires and their deliveries, settings, history, retries."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,6 +20,24 @@ log = structlog.get_logger(__name__)
 SEND_TASK = "delivery.send"  # app.jobs.delivery.send_delivery, enqueued by name (jobs sit above this package)
 BATCH_TASK = "delivery.send_batch"  # app.jobs.delivery.send_batch: many deliveries, sent concurrently
 BATCH_MAX = 100  # deliveries per send_batch task
+SAFETY_NET_S = 120  # the queued copy of an inline send runs this much later (and finds them sent)
+_inline: dict[str, ThreadPoolExecutor] = {}
+_pool_lock = threading.Lock()
+
+
+def _in_worker_task() -> bool:
+    """True inside a task that a Celery worker is running (not an eager call in a web process or a test)."""
+    from celery import current_task  # noqa: PLC0415
+
+    request = getattr(current_task, "request", None)
+    return bool(current_task) and request is not None and request.id is not None and not request.is_eager
+
+
+def _inline_pool() -> ThreadPoolExecutor:
+    with _pool_lock:  # made on first use: after a prefork worker's fork
+        if "pool" not in _inline:
+            _inline["pool"] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="deliver-inline")
+        return _inline["pool"]
 MAX_FIRES_PER_CALL = 10_000
 
 
@@ -46,7 +66,13 @@ def record_fires(fired: list[dict[str, Any]]) -> list[int]:
 
 def enqueue(delivery_ids: list[int]) -> None:
     """Hand the (committed) deliveries to the sending tasks, up to BATCH_MAX a task; one the broker refuses
-    stays pending for the sweep."""
+    stays pending for the sweep.
+
+    In a worker (the quotes job fired them) they are sent from this process at once, in a
+    thread, rather than waiting in the queue for a free worker slot behind the next quote
+    round; a queued copy follows SAFETY_NET_S later and sends whatever that left pending (a
+    worker that died mid-send). A web process only ever enqueues.
+    """
     if not delivery_ids:
         return
     from celery import current_app as celery  # the app's Celery app (app.jobs), found without importing it
@@ -55,15 +81,29 @@ def enqueue(delivery_ids: list[int]) -> None:
         # No Celery app configured in this process (app.jobs.init_app not run): the sweep sends them later.
         log.warning("delivery_enqueue_skipped", reason="celery_not_configured", deliveries=len(delivery_ids))
         return
+    inline = getattr(celery, "flask_app", None) is not None and not celery.conf.task_always_eager and _in_worker_task()
     for start in range(0, len(delivery_ids), BATCH_MAX):
         chunk = delivery_ids[start:start + BATCH_MAX]
         try:
-            if len(chunk) == 1:
+            if inline:
+                _inline_pool().submit(_send_inline, celery.flask_app, celery.tasks[BATCH_TASK], chunk)
+                celery.tasks[BATCH_TASK].apply_async((chunk,), countdown=SAFETY_NET_S)
+            elif len(chunk) == 1:
                 celery.tasks[SEND_TASK].delay(chunk[0])
             else:
                 celery.tasks[BATCH_TASK].delay(chunk)
         except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; the sweep re-enqueues pending rows
             log.warning("delivery_enqueue_failed", delivery_ids=chunk, error=type(exc).__name__)
+
+
+def _send_inline(flask_app: Any, batch_task: Any, ids: list[int]) -> None:
+    with flask_app.app_context():
+        try:
+            batch_task.run(ids)
+        except Exception as exc:  # noqa: BLE001 - the queued copy sends what this left pending
+            log.warning("delivery_inline_failed", deliveries=len(ids), error=type(exc).__name__)
+        finally:
+            db.session.remove()
 
 
 def idempotency_key(fire: AlertFire, channel: str, target: str) -> str:
