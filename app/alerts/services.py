@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from app.analysis import alerts as rules
 from app.analysis import portfolio as pm
 from app.extensions import db
+from app.market import corporate
 from app.market.service import quotes_for
 from app.models import Alert
 from app.models.types import utcnow
@@ -93,15 +94,20 @@ def evaluate(prices: Mapping[str, Any], user_id: int | None = None) -> list[dict
     # Plain rows, not ORM objects: building 10,000 Alert instances cost ~190 ms of a 300 ms evaluation
     # (bench/pipeline.py); the columns compared are all that is needed. Each price is converted once.
     wanted = {symbol: Decimal(str(price)) for symbol, price in prices.items()}
-    query = select(Alert.id, Alert.user_id, Alert.symbol, Alert.kind, Alert.threshold).where(
+    query = select(Alert.id, Alert.user_id, Alert.symbol, Alert.kind, Alert.threshold, Alert.created_at).where(
         Alert.active.is_(True), Alert.symbol.in_(list(wanted)))
     if user_id is not None:
         query = query.where(Alert.user_id == user_id)
     rising, falling = rules.RISING, rules.FALLING
-    met = [row for row in db.session.execute(query)
-           if (row.kind in rising and wanted[row.symbol] >= row.threshold)
-           or (row.kind in falling and wanted[row.symbol] <= row.threshold)
-           or (row.kind not in rising and row.kind not in falling and rules.is_triggered(row.kind, row.threshold,
+    # A threshold is in the shares of the day it was set: after a 4:1 split a stop at 150 is a stop at 37.5.
+    restated = corporate.threshold_factors(list(wanted))
+    rows = list(db.session.execute(query))
+    limits = ([row.threshold / restated(row.symbol, row.user_id, row.created_at) for row in rows] if restated
+              else [row.threshold for row in rows])
+    met = [row for row, limit in zip(rows, limits)
+           if (row.kind in rising and wanted[row.symbol] >= limit)
+           or (row.kind in falling and wanted[row.symbol] <= limit)
+           or (row.kind not in rising and row.kind not in falling and rules.is_triggered(row.kind, limit,
                                                                                          wanted[row.symbol]))]
     fired = []
     for row in met:
@@ -130,7 +136,8 @@ def check_user_alerts(user_id: int) -> list[dict[str, Any]]:
 
 def _average_cost(user_id: int, symbol: str) -> Decimal:
     from app.portfolio.services import transactions, _txns
-    position = pm.replay(_txns([t for t in transactions(user_id) if t.symbol == symbol], {})).get(symbol)
+    position = pm.replay(_txns([t for t in transactions(user_id) if t.symbol == symbol], {}),
+                         corporate.splits_for(user_id, [symbol])).get(symbol)
     if position is None or not position.quantity:
         raise APIError(422, f"You hold no {symbol}: a % from cost needs a holding. Give a price instead.",
                        code="no_holding")

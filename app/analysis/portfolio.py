@@ -6,10 +6,18 @@ display only), so sums such as price effect + FX effect reconcile exactly.
 Ratios (percentages, weights) are floats.
 
 "Local" means the stock's own currency; "base" means the investor's currency.
+
+Splits are applied on read, never by rewriting transactions. `replay` takes them as events in
+the ledger's own units: at a split's ex-date every open lot's quantity is multiplied by the
+ratio (costs unchanged), so a sell entered after a 4:1 split in post-split shares meets lots in
+post-split shares, and the positions end in today's units. `restate` turns transactions into
+today's units for valuing against split-adjusted price history (quantity x F, price / F, the
+cash amount unchanged, F = the product of the ratios of the splits after the trade).
+`cash_in_lieu` books the fraction a reverse split leaves of a whole-share holding as a sell.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -33,11 +41,22 @@ class Txn:
     fee: Decimal       # commission in the stock's currency, >= 0
     currency: str
     fx: Decimal = Decimal(1)  # base-currency units per 1 unit of `currency` on `day`
+    gross: Decimal | None = None  # the cash amount when quantity and price were restated (see restate)
+    cash_in_lieu: bool = False  # a sell booked by a reverse split, not by the user
 
     @property
     def amount(self) -> Decimal:
-        """Gross cash amount in the stock's currency (quantity * price)."""
-        return self.quantity * self.price
+        """Gross cash amount in the stock's currency (quantity * price as entered)."""
+        return self.gross if self.gross is not None else self.quantity * self.price
+
+
+@dataclass(frozen=True)
+class Split:
+    """From `day` (the ex-date) on, each share of `symbol` is `ratio` shares (4 for 4:1, 0.1 for 1:10)."""
+
+    symbol: str
+    day: date
+    ratio: Decimal
 
 
 @dataclass(frozen=True)
@@ -77,10 +96,20 @@ class OversellError(ValueError):
         super().__init__(f"cannot sell {_fmt(requested)} {symbol} on {day.isoformat()}: only {_fmt(held)} held")
 
 
-def replay(txns: Iterable[Txn]) -> dict[str, Position]:
-    """Replay transactions in (day, id) order into FIFO positions keyed by symbol."""
+def replay(txns: Iterable[Txn], splits: Iterable[Split] = ()) -> dict[str, Position]:
+    """Replay transactions in (day, id) order into FIFO positions keyed by symbol.
+
+    A split applies at the start of its ex-date, before that day's trades: a trade on the
+    ex-date is in post-split shares, as brokers book it.
+    """
     positions: dict[str, Position] = {}
-    for txn in sorted(txns, key=lambda t: (t.day, t.id)):
+    events: list[tuple[date, int, int, Txn | Split]] = [(t.day, 1, t.id, t) for t in txns]
+    events += [(sp.day, 0, 0, sp) for sp in splits]
+    for _, _, _, txn in sorted(events, key=lambda e: e[:3]):
+        if isinstance(txn, Split):
+            if txn.symbol in positions:
+                _split(positions[txn.symbol], txn.ratio)
+            continue
         _validate(txn)
         pos = positions.get(txn.symbol)
         if pos is None:
@@ -92,6 +121,78 @@ def replay(txns: Iterable[Txn]) -> dict[str, Position]:
     for pos in positions.values():
         _refresh(pos)  # once at the end: sums over the open lots
     return positions
+
+
+def factor_after(splits: Iterable[Split], symbol: str, day: date) -> Decimal:
+    """The product of the ratios of `symbol`'s splits after `day`: shares of `day` -> shares of today."""
+    factor = Decimal(1)
+    for sp in splits:
+        if sp.symbol == symbol and sp.day > day:
+            factor *= sp.ratio
+    return factor
+
+
+def restate(txns: Iterable[Txn], splits: Iterable[Split]) -> list[Txn]:
+    """Return the transactions in today's shares: buy/sell quantity x F and price / F, the amount kept.
+
+    For valuing against split-adjusted history (a 500 buy of 10 before a 4:1 split is 40 at 125).
+    Cash rows (dividends, fees) are amounts, not shares, and stay as they are.
+    """
+    by_symbol: dict[str, list[Split]] = {}
+    for sp in splits:
+        by_symbol.setdefault(sp.symbol, []).append(sp)
+    out: list[Txn] = []
+    for txn in txns:
+        mine = by_symbol.get(txn.symbol)
+        factor = factor_after(mine, txn.symbol, txn.day) if mine and txn.kind in ("buy", "sell") else Decimal(1)
+        if factor == 1:
+            out.append(txn)
+        else:
+            out.append(replace(txn, quantity=txn.quantity * factor, price=txn.price / factor, gross=txn.amount))
+    return out
+
+
+def cash_in_lieu(txns: Iterable[Txn], splits: Iterable[Split],
+                 price_on: Callable[[str, date], Decimal | None]) -> list[Txn]:
+    """Return the sells that reverse splits book for the fraction they leave of a whole-share holding.
+
+    A holding of 25 shares through a 1:10 split is 2.5 shares: 2 stay, 0.5 is paid out at
+    `price_on(symbol, ex_date)` (the post-split price of that day, as traded). A holding that
+    was fractional already (a fractional-share broker) keeps its fraction. Without a price the
+    fraction stays held. Each sell's id is negative, so it sorts before that day's own trades.
+    """
+    ordered = sorted(txns, key=lambda t: (t.day, t.id))
+    currency = {t.symbol: t.currency for t in ordered}
+    booked: list[Txn] = []
+    for n, sp in enumerate(sorted((sp for sp in splits if sp.ratio < 1 and sp.symbol in currency),
+                                  key=lambda sp: sp.day)):
+        held = _held_before(ordered + booked, [s for s in splits if s.symbol == sp.symbol], sp.symbol, sp.day)
+        if held <= 0 or held != held.to_integral_value():
+            continue
+        after = held * sp.ratio
+        fraction = after - after.to_integral_value(rounding="ROUND_FLOOR")
+        price = price_on(sp.symbol, sp.day) if fraction else None
+        if fraction and price is not None:
+            booked.append(Txn(id=-(n + 1), symbol=sp.symbol, kind="sell", day=sp.day, quantity=fraction,
+                              price=price, fee=ZERO, currency=currency[sp.symbol], cash_in_lieu=True))
+    return booked
+
+
+def _held_before(txns: list[Txn], splits: list[Split], symbol: str, day: date) -> Decimal:
+    """The quantity of `symbol` held just before `day`'s split, in the shares of the day before."""
+    held = ZERO
+    events: list[tuple[date, int, int, Txn | Split]] = [(t.day, 1, t.id, t) for t in txns if t.symbol == symbol]
+    events += [(sp.day, 0, 0, sp) for sp in splits if sp.day < day]
+    for event_day, _, _, item in sorted(events, key=lambda e: e[:3]):
+        if event_day >= day:
+            break
+        if isinstance(item, Split):
+            held *= item.ratio
+        elif item.kind == "buy":
+            held += item.quantity
+        elif item.kind == "sell":
+            held -= item.quantity
+    return held
 
 
 def held_on(txns: Iterable[Txn], symbol: str, day: date) -> Decimal:
@@ -191,6 +292,12 @@ def _fee(pos: Position, txn: Txn) -> None:
 
 
 _APPLY = {"buy": _buy, "sell": _sell, "dividend": _dividend, "fee": _fee}
+
+
+def _split(pos: Position, ratio: Decimal) -> None:
+    # Each lot becomes ratio times as many shares at the same cost: no gain, no loss, no cash.
+    pos.lots = [replace(lot, quantity=lot.quantity * ratio) for lot in pos.lots]
+    pos.quantity *= ratio
 
 
 def _add_fee(pos: Position, txn: Txn) -> None:

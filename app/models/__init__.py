@@ -2,7 +2,7 @@
 from app.models.portfolio import ALERT_KINDS, TRANSACTION_KINDS, Alert, Transaction, Watchlist, WatchlistItem
 from app.models.jobs import JOB_RUN_STATES, ComputedResult, JobRun
 from app.models.notify import AlertChannels, AlertFire, Delivery, NotificationSettings, Webhook
-from app.models.stock import IndexMembership, PriceBar, Stock
+from app.models.stock import IndexMembership, PriceBar, Stock, StockSplit
 from app.models.types import Money, UTCDateTime, utcnow
 from app.models.user import AuditEvent, LoginSession, User
 
@@ -10,5 +10,5 @@ __all__ = [
     "ALERT_KINDS", "JOB_RUN_STATES", "TRANSACTION_KINDS", "Alert", "AlertChannels", "AlertFire", "AuditEvent",
     "ComputedResult", "Delivery", "JobRun",
     "IndexMembership", "LoginSession", "Money", "NotificationSettings", "PriceBar",
-    "Stock", "Transaction", "UTCDateTime", "User", "Watchlist", "Webhook", "WatchlistItem", "utcnow",
+    "Stock", "StockSplit", "Transaction", "UTCDateTime", "User", "Watchlist", "Webhook", "WatchlistItem", "utcnow",
 ]

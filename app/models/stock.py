@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -65,3 +65,34 @@ class PriceBar(db.Model):
     volume: Mapped[int | None] = mapped_column(BigInteger, default=None)
     source: Mapped[str] = mapped_column(String(20))
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StockSplit(db.Model):
+    """A stock split: from `ex_date` on, every `ratio_from` shares are `ratio_to` (4:1 is 1 -> 4, 1:10 is 10 -> 1).
+
+    Provider events (Yahoo chart events, Finnhub, the demo market) have no `user_id` and apply
+    to everyone; a split a user entered for a stock the providers do not know applies only to
+    that user's reads. Splits are applied on read: transactions keep what the user entered.
+    """
+
+    __tablename__ = "stock_splits"
+    __table_args__ = (
+        # `owner` is the user id, or 0 for everyone: NULLs are distinct in a unique index.
+        Index("uq_stock_split", "symbol", "ex_date", "owner", unique=True),
+        CheckConstraint("ratio_from > 0 AND ratio_to > 0 AND ratio_from <> ratio_to", name="ck_split_ratio"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(24), index=True)
+    ex_date: Mapped[date] = mapped_column()
+    ratio_from: Mapped[int] = mapped_column(Integer)
+    ratio_to: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), default=None, index=True)
+    owner: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def ratio(self) -> Decimal:
+        """New shares per old share: 4 for a 4:1 split, 0.1 for a 1:10 reverse split."""
+        return Decimal(self.ratio_to) / Decimal(self.ratio_from)

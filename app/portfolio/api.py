@@ -55,6 +55,32 @@ def delete_transaction(transaction_id: int):
     services.delete_transaction(current_user.id, transaction_id)
 
 
+@bp.get("/splits")
+@jwt_required()
+@bp.arguments(schemas.SplitQuerySchema, location="query")
+@bp.response(200, schemas.SplitListSchema)
+def list_splits(query):
+    """Return the stock splits applied to your portfolio (the providers' and your own), oldest first."""
+    return services.splits(current_user.id, query.get("symbol"))
+
+
+@bp.post("/splits")
+@jwt_required()
+@bp.arguments(schemas.SplitInSchema)
+@bp.response(201, schemas.SplitSchema)
+def add_split(body):
+    """Enter a split the providers do not know (for your portfolio only); 422 if your ledger breaks with it."""
+    return services.add_split(current_user.id, body["symbol"], body["ex_date"], body["ratio_from"], body["ratio_to"])
+
+
+@bp.delete("/splits/<int:split_id>")
+@jwt_required()
+@bp.response(204)
+def delete_split(split_id: int):
+    """Delete a split you entered (a provider's cannot be deleted; 422 if a later sell needs it)."""
+    services.delete_split(current_user.id, split_id)
+
+
 @bp.get("/performance")
 @jwt_required()
 @bp.arguments(schemas.PerformanceArgs, location="query")

@@ -152,3 +152,34 @@ class ImportResultSchema(Schema):
 
     imported = fields.Integer()
     skipped = fields.Integer(metadata={"description": "rows imported before (same content)"})
+
+
+class SplitInSchema(Schema):
+    """A split the user enters for a stock the providers do not know (for their own reads only)."""
+
+    symbol = fields.String(required=True, validate=validate.Length(min=1, max=24))
+    ex_date = fields.Date(required=True)
+    ratio_from = fields.Integer(required=True, strict=True, data_key="from",
+                                validate=validate.Range(min=1, max=10_000))
+    ratio_to = fields.Integer(required=True, strict=True, data_key="to", validate=validate.Range(min=1, max=10_000))
+
+
+class SplitSchema(Schema):
+    """A stock split: from `ex_date` on, every `from` shares are `to` (4:1 is from 1 to 4)."""
+
+    id = fields.Integer()
+    symbol = fields.String()
+    ex_date = fields.String()
+    ratio_from = fields.Integer(data_key="from")
+    ratio_to = fields.Integer(data_key="to")
+    ratio = fields.String(metadata={"description": "to:from, e.g. 4:1, or 1:10 for a reverse split"})
+    source = fields.String(metadata={"description": "yahoo, finnhub, demo, or user"})
+    entered_by_you = fields.Boolean()
+
+
+class SplitQuerySchema(Schema):
+    symbol = fields.String(load_default=None, validate=validate.Length(min=1, max=24))
+
+
+class SplitListSchema(Schema):
+    items = fields.List(fields.Nested(SplitSchema))

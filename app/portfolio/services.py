@@ -11,7 +11,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -31,7 +31,9 @@ from app.market.types import MarketError
 from app.models import Stock, Transaction, User
 from app.ops.errors import APIError, validation_error
 from app.portfolio import amounts
+from app.market import corporate
 from app.stocks.search import stock_row
+from app.stocks.services import canonical
 
 KINDS = ("buy", "sell", "dividend", "fee")
 PERFORMANCE_TASK = "jobs.compute.performance"
@@ -131,7 +133,7 @@ def add_transactions(user_id: int, entries: list[TransactionIn], import_keys: li
         if len(existing) + len(entries) > MAX_TRANSACTIONS:
             raise APIError(409, f"At most {MAX_TRANSACTIONS} transactions per portfolio.", code="limit_reached")
         rows = [_row(user_id, entry, (import_keys or [None] * len(entries))[i]) for i, entry in enumerate(entries)]
-        _check_replay(existing + rows)
+        _check_replay(user_id, existing + rows)
         db.session.add_all(rows)
     return rows
 
@@ -178,7 +180,7 @@ def update_transaction(user_id: int, transaction_id: int, entry: TransactionIn) 
         for name in ("symbol", "kind", "quantity", "price", "fee", "currency", "day", "note"):
             setattr(row, name, getattr(replacement, name))
         row.import_key = None
-        _check_replay(transactions(user_id))
+        _check_replay(user_id, transactions(user_id))
     return row
 
 
@@ -186,9 +188,32 @@ def delete_transaction(user_id: int, transaction_id: int) -> None:
     """Delete a transaction unless a later sell would then sell more than is held."""
     with _ledger_write(user_id):
         row = get_transaction(user_id, transaction_id)
-        _check_replay([t for t in transactions(user_id) if t.id != row.id],
+        _check_replay(user_id, [t for t in transactions(user_id) if t.id != row.id],
                       because="Deleting it would leave a later sell without the shares it sold")
         db.session.delete(row)
+
+
+def splits(user_id: int, symbol: str | None = None) -> dict[str, Any]:
+    """The splits the user's portfolio reads: of the stocks in the ledger (or of `symbol`) and their own."""
+    symbols = [canonical(symbol)] if symbol else sorted({r.symbol for r in ledger(user_id)})
+    items = corporate.listed(user_id, symbols)
+    return {"items": [i for i in items if not symbol or i["symbol"] == symbols[0]]}
+
+
+def add_split(user_id: int, symbol: str, ex_date: date, ratio_from: int, ratio_to: int) -> dict[str, Any]:
+    """Enter a split the providers do not know; the ledger must stay valid with it (else 422, nothing stored)."""
+    symbol = canonical(symbol)
+    with _ledger_write(user_id):
+        row = corporate.add_user_split(user_id, symbol, ex_date, ratio_from, ratio_to)
+        _check_replay(user_id, transactions(user_id), because="With that split")
+    return corporate.as_dict(row)
+
+
+def delete_split(user_id: int, split_id: int) -> None:
+    """Delete a split the user entered, unless a later sell needs it (422)."""
+    with _ledger_write(user_id):
+        corporate.delete_user_split(user_id, split_id)
+        _check_replay(user_id, transactions(user_id), because="Without that split")
 
 
 def portfolio(user: User) -> dict[str, Any]:
@@ -277,7 +302,7 @@ def refresh_performance(user_id: int, range_name: str, rounds: int = 3) -> int:
             return done
         started = time.perf_counter()
         PERFORMANCE_COMPUTATIONS.inc()
-        payload = _performance(inputs.rows, inputs.base, inputs.benchmark, range_name)
+        payload = _performance(inputs.rows, inputs.base, inputs.benchmark, range_name, inputs.splits)
         computed.store(key, inputs.digest, payload, round(time.perf_counter() - started, 3))
         done += 1
         db.session.expire_all()  # read the ledger afresh for the check
@@ -294,6 +319,7 @@ class _PerformanceInputs(NamedTuple):
     benchmark: str
     rows: list[Transaction]
     digest: str
+    splits: list[pm.Split]
 
 
 def _performance_settings(user: User) -> tuple[str, str]:
@@ -305,7 +331,8 @@ def _performance_digest(user: User, base: str, benchmark: str, range_name: str) 
     # Everything the result depends on: the ledger (its version moves with every write, in the
     # same transaction), the base currency, the benchmark, the range and the day.
     version = db.session.scalar(select(User.ledger_version).where(User.id == user.id))
-    return hashlib.sha256(repr((user.id, version, base, benchmark, range_name, utc_today().isoformat()))
+    return hashlib.sha256(repr((user.id, version, corporate.version(user.id), base, benchmark, range_name,
+                                utc_today().isoformat()))
                           .encode()).hexdigest()
 
 
@@ -313,10 +340,12 @@ def _performance_inputs(user: User, range_name: str) -> _PerformanceInputs:
     """What the worker computes from: the ledger read in the same transaction as the digest of its version."""
     base, benchmark = _performance_settings(user)
     digest = _performance_digest(user, base, benchmark, range_name)
-    return _PerformanceInputs(base, benchmark, ledger(user.id), digest)
+    rows = ledger(user.id)
+    return _PerformanceInputs(base, benchmark, rows, digest, corporate.splits_for(user.id, {r.symbol for r in rows}))
 
 
-def _performance(rows: list[Transaction], base: str, benchmark: str, range_name: str) -> dict[str, Any]:
+def _performance(rows: list[Transaction], base: str, benchmark: str, range_name: str,
+                 splits: list[pm.Split] | None = None) -> dict[str, Any]:
     today = utc_today()
     if not rows:
         return {"base_currency": base, "range": range_name, "series": [], "returns": {}, "monthly": {},
@@ -327,6 +356,9 @@ def _performance(rows: list[Transaction], base: str, benchmark: str, range_name:
               for s, v in closes_for(symbols, first - timedelta(days=10), today).items()}
     fx = _fx_series({r.currency for r in rows}, base, first - timedelta(days=10), today)
     txns = _txns(rows, _rates_on(fx, {(r.currency, r.day) for r in rows}))
+    if splits:
+        # Valued in today's shares against the split-adjusted closes (and a reverse split's cash in lieu).
+        txns = pm.restate(txns + _cash_in_lieu(txns, splits, fx), splits)
     series = rm.daily_value_series(txns, closes, fx, first, today, base)
     start = _range_start(range_name, today, first)
     shown = [p for p in series if p.day >= start]
@@ -422,9 +454,11 @@ def _row(user_id: int, entry: TransactionIn, import_key: str | None) -> Transact
                        note=(entry.note or "").strip() or None, import_key=import_key)
 
 
-def _check_replay(rows: list[Transaction], because: str | None = None) -> None:
+def _check_replay(user_id: int, rows: list[Transaction], because: str | None = None) -> None:
+    # Splits in between count: 10 bought before a 4:1 split can be sold as 40 after it.
+    splits = corporate.splits_for(user_id, {r.symbol for r in rows})
     try:
-        pm.replay(_txns(rows, {}))
+        pm.replay(_txns(rows, {}), splits)
     except pm.OversellError as exc:
         message = f"{because}: {exc}." if because else f"{str(exc)[0].upper()}{str(exc)[1:]}."
         raise APIError(422, message, code="oversell",
@@ -492,7 +526,7 @@ def _replayed(user_id: int, base: str) -> tuple[dict[str, pm.Position], Decimal,
     today = utc_today()
     version_query = select(User.ledger_version, User.created_at).where(User.id == user_id)
     version = tuple(db.session.execute(version_query).one_or_none() or ())
-    key = (user_id, version, base, today)
+    key = (user_id, version, corporate.version(user_id), base, today)
     memo = current_app.extensions.setdefault("tickerdesk_replays", {})
     cacheable = not _inside_ledger_write()
     found = memo.get(key) if cacheable else None
@@ -507,13 +541,34 @@ def _replayed(user_id: int, base: str) -> tuple[dict[str, pm.Position], Decimal,
     start = (rows[0].day if rows else today) - timedelta(days=10)
     fx = _fx_series({r.currency for r in rows if r.currency != base}, base, start, today)
     on_days = _rates_on(fx, {(r.currency, r.day) for r in rows if r.currency != base})
-    positions = pm.replay(_txns(rows, on_days))
+    txns = _txns(rows, on_days)
+    splits = corporate.splits_for(user_id, {r.symbol for r in rows})
+    positions = pm.replay(txns + _cash_in_lieu(txns, splits, fx), splits)
     fees = _standalone_fees(rows, on_days)
     if cacheable:
         if len(memo) >= REPLAY_MEMO_SIZE:
             memo.pop(next(iter(memo)), None)
         memo[key] = (positions, fees, start)
     return positions, fees, fx
+
+
+def _cash_in_lieu(txns: list[pm.Txn], splits: list[pm.Split],
+                  fx: dict[str, dict[date, Decimal]]) -> list[pm.Txn]:
+    """The sells reverse splits book for the fractions they leave, at the ex-date's close as traded."""
+    if not any(sp.ratio < 1 for sp in splits):
+        return []
+
+    def price_on(symbol: str, day: date) -> Decimal | None:
+        series = closes_for([symbol], day - timedelta(days=10), day).get(symbol) or {"d": [], "c": []}
+        known = [(d, c) for d, c in zip(series["d"], series["c"]) if d <= day.toordinal()]
+        if not known:
+            return None
+        # The history is split-adjusted (today's shares): as traded that day it was F times as much.
+        return Decimal(str(known[-1][1])) * pm.factor_after(splits, symbol, day)
+
+    booked = pm.cash_in_lieu(txns, splits, price_on)
+    rates = _rates_on(fx, {(t.currency, t.day) for t in booked})
+    return [replace(t, fx=rates[(t.currency, t.day)]) for t in booked]
 
 
 def _standalone_fees(rows: list[Any], rates: dict[tuple[str, date], Decimal]) -> Decimal:
