@@ -18,7 +18,7 @@ from dotenv import load_dotenv
 ENVIRONMENTS = ("development", "production", "testing")
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 # The job families JOBS_SCHEDULE may name; app/jobs/schedule.py maps each to its task and pace.
-JOB_FAMILIES = ("heartbeat", "quotes", "scores", "sweep", "news", "bars", "fx", "profiles")
+JOB_FAMILIES = ("heartbeat", "quotes", "scores", "sweep", "news", "bars", "fx", "profiles", "splits")
 
 
 class ConfigError(RuntimeError):
@@ -140,6 +140,7 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "JOBS_FX_S": _number(env, "JOBS_FX_S", 3600.0, float),  # looks for rates older than JOBS_FX_PERIOD_S
         "JOBS_FX_PERIOD_S": _number(env, "JOBS_FX_PERIOD_S", 86400.0, float),
         "JOBS_PROFILES_S": _number(env, "JOBS_PROFILES_S", 3600.0, float),
+        "JOBS_SPLITS_S": _number(env, "JOBS_SPLITS_S", 21600.0, float),  # held and alerted stocks' splits
         "JOBS_PROFILES_ROTATION": _number(env, "JOBS_PROFILES_ROTATION", 12, int),  # symbols per profiles run
         "JOBS_PROFILES_PERIOD_S": _number(env, "JOBS_PROFILES_PERIOD_S", 604800.0, float),  # one pass a week
         # Calls a job may make per minute to a provider metered per minute (Finnhub's free tier: 60).

@@ -43,7 +43,7 @@ BUDGET_SHARE = 0.6  # of MARKET_BUDGET_S a core call's requests may need at the 
 TTL_SLACK = 1.25  # an entry outlives the job's next visit by a quarter period (beat's pace, run length)
 DEADLINE_SHARE = 0.8  # of the soft time limit: stop starting new calls after it, keep what is done
 CHART_RANGE = "1y"  # the stock page's and the portfolio's default range
-LIMITS_S = {"news": (600, 660), "bars": (600, 660), "fx": (120, 150), "profiles": (600, 660)}
+LIMITS_S = {"news": (600, 660), "bars": (600, 660), "fx": (120, 150), "profiles": (600, 660), "splits": (600, 660)}
 
 
 def _task(family: str) -> Callable[[Callable[..., Any]], Any]:
@@ -75,6 +75,39 @@ def fx(self: Any) -> dict[str, Any]:
 def profiles(self: Any) -> dict[str, Any]:
     """Refresh the next slice of profiles, one pass per period; skip if a run is going."""
     return _locked(self, "profiles", refresh_profiles)
+
+
+@_task("splits")
+def splits(self: Any) -> dict[str, Any]:
+    """Fetch the split events of every held or alerted stock, store the new ones; skip if a run is going."""
+    return _locked(self, "splits", refresh_splits)
+
+
+def refresh_splits() -> dict[str, Any]:
+    """One splits run: every symbol anyone holds or has an alert on (a split changes both); return counts."""
+    from app.market import research  # noqa: PLC0415
+    from app.market.providers.base import SPLITS  # noqa: PLC0415
+
+    started = time.perf_counter()
+    chain = job_chain(SPLITS)
+    if not chain.names:
+        return _nothing("splits", "no split provider without a daily cap")
+    symbols = held_or_alerted()
+    deadline = time.monotonic() + LIMITS_S["splits"][0] * DEADLINE_SHARE
+    counts = Pacer(chain, calls_per_symbol=1).run(
+        symbols, lambda chunk: research.refresh_splits(chunk, chain.names), deadline)
+    counts.raise_if_all_failed()
+    return _done("splits", started, counts, symbols=len(symbols))
+
+
+def held_or_alerted() -> list[str]:
+    """Every symbol in anyone's transactions or active alerts, sorted."""
+    from sqlalchemy import union  # noqa: PLC0415
+
+    from app.models import Alert, Transaction  # noqa: PLC0415
+
+    query = union(select(Transaction.symbol), select(Alert.symbol).where(Alert.active.is_(True)))
+    return sorted(set(db.session.scalars(query)))
 
 
 def refresh_news(now: float | None = None) -> dict[str, Any]:

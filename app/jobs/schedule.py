@@ -21,6 +21,7 @@ TASKS = {
     "bars": (data.bars.name, "JOBS_BARS_S"),
     "fx": (data.fx.name, "JOBS_FX_S"),
     "profiles": (data.profiles.name, "JOBS_PROFILES_S"),
+    "splits": (data.splits.name, "JOBS_SPLITS_S"),
 }
 
 

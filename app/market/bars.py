@@ -85,6 +85,21 @@ def missing_ranges(covered: tuple[date, date] | None, start: date, end: date) ->
     return gaps
 
 
+def forget(symbol: str) -> int:
+    """Drop the symbol's stored bars and cached histories (after a new split: they were as traded).
+
+    The providers serve split-adjusted history; bars stored before the split are in the old
+    shares, so they are fetched again on the next read. Returns the bars deleted.
+    """
+    deleted = db.session.execute(PriceBar.__table__.delete().where(PriceBar.symbol == symbol)).rowcount
+    db.session.commit()
+    cache = market_cache()
+    cache.delete(f"bars-coverage:{symbol}")
+    for kind in ("history", "closes"):
+        cache.invalidate(f"{kind}:{symbol}:*")
+    return int(deleted or 0)
+
+
 def remember_coverage(symbol: str, lo: date, hi: date) -> None:
     """Record that every closed day of lo..hi has been fetched for `symbol`."""
     market_cache().set(f"bars-coverage:{symbol}", [lo.isoformat(), hi.isoformat()], _COVERAGE_TTL_S)

@@ -26,7 +26,8 @@ from app.market import budget
 from app.market.providers import base as caps
 from app.market.providers.base import Provider
 from app.market.types import (BatchResult, Bar, BudgetExhaustedError, FxRate, MarketError, NewsItem, Profile,
-                              ProviderError, ProviderUnavailableError, Quote, RateLimitedError, SymbolNotFoundError)
+                              ProviderError, ProviderUnavailableError, Quote, RateLimitedError, SplitEvent,
+                              SymbolNotFoundError)
 from app.ops.breaker import CLOSED, OPEN, CircuitBreaker
 
 log = structlog.get_logger(__name__)
@@ -105,6 +106,11 @@ class MarketClient:
         """Return daily bars from start to end inclusive, oldest first."""
         return await self._coalesced(("history", symbol, start, end),
                                      lambda p: p.history(symbol, start, end), caps.HISTORY, symbol)
+
+    async def fetch_splits(self, symbol: str, start: date, end: date) -> list[SplitEvent]:
+        """Return the symbol's split events from `start` to `end`, oldest first."""
+        return await self._coalesced(("splits", symbol, start, end),
+                                     lambda p: p.splits(symbol, start, end), caps.SPLITS, symbol)
 
     async def fetch_profile(self, symbol: str) -> Profile:
         """Return the company's fundamentals."""

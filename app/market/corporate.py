@@ -77,10 +77,10 @@ def version(user_id: int | None) -> tuple[int, int]:
     return int(count or 0), int(newest or 0)
 
 
-def store_events(events: Iterable[tuple[str, date, int, int]], source: str) -> list[str]:
-    """Store provider split events (symbol, ex_date, from, to) once each; return the symbols that got a new one."""
+def store_events(events: Iterable[tuple[str, date, int, int, str]]) -> list[str]:
+    """Store provider split events (symbol, ex_date, from, to, source) once each; return the symbols with a new one."""
     fresh: list[str] = []
-    for symbol, ex_date, ratio_from, ratio_to in events:
+    for symbol, ex_date, ratio_from, ratio_to, source in events:
         if not _valid_ratio(ratio_from, ratio_to):
             continue
         exists = db.session.scalar(select(StockSplit.id).where(StockSplit.symbol == symbol,

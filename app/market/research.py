@@ -124,6 +124,28 @@ def refresh_fx(currencies: Iterable[str], quote: str, ttl_s: float | None = None
     return {kind: [pair.split("/")[0] for pair in pairs] for kind, pairs in outcome.items()}
 
 
+SPLITS_FROM = date(2000, 1, 1)
+
+
+def refresh_splits(symbols: Iterable[str], providers: tuple[str, ...] | None = None,
+                   ttl_s: float | None = None) -> dict[str, list[str]]:
+    """Fetch the symbols' split events now and store the new ones (app.market.corporate).
+
+    A symbol that gets a new split has its stored bars and cached histories dropped: they
+    were in the old shares, and are fetched again split-adjusted. Returns fetched/failed.
+    """
+    from app.market import corporate  # noqa: PLC0415 - corporate reads the models only
+
+    found, errors = _bulk("splits", list(symbols), _fetch_splits, _splits_payload, ttl=ttl_s or "history",
+                          force=True, providers=providers)
+    events = [(symbol, date.fromisoformat(e["ex_date"]), e["from"], e["to"], e["source"])
+              for symbol, value in found.items() if not value["stale"] for e in value["items"]]
+    for symbol in sorted(set(corporate.store_events(events))):
+        dropped = market_bars.forget(symbol)
+        log.info("split_stored", symbol=symbol, bars_dropped=dropped)
+    return _outcome((found, errors))
+
+
 def refresh_closes(symbols: Iterable[str], start: date, end: date,
                    ttl_s: float | None = None) -> dict[str, list[str]]:
     """Reload the symbols' closes (fetching the days never stored) into the entries `closes_for` reads."""
@@ -213,6 +235,15 @@ def _outcome(result: tuple[dict[str, dict[str, Any]], dict[str, MarketError]]) -
 
 def _fetch_news(client: Any, symbol: str) -> Awaitable[Any]:
     return client.fetch_news(symbol, NEWS_LIMIT)
+
+
+def _fetch_splits(client: Any, symbol: str) -> Awaitable[Any]:
+    return client.fetch_splits(symbol, SPLITS_FROM, utc_today())
+
+
+def _splits_payload(events: list[Any]) -> dict[str, Any]:
+    return {"items": [{"ex_date": e.ex_date.isoformat(), "from": e.ratio_from, "to": e.ratio_to, "source": e.source}
+                      for e in events]}
 
 
 def _fetch_profile(client: Any, symbol: str) -> Awaitable[Any]:

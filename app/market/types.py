@@ -49,6 +49,17 @@ class Bar:
 
 
 @dataclass(frozen=True, slots=True)
+class SplitEvent:
+    """A split as a provider reports it: from `ex_date` on, every `ratio_from` shares are `ratio_to`."""
+
+    symbol: str
+    ex_date: date
+    ratio_from: int
+    ratio_to: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """Fundamentals of one company; any figure may be unknown (None)."""
 

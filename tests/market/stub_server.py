@@ -153,6 +153,7 @@ class StubServer:
         ):
             app.router.add_get(FINNHUB + path, self._finnhub(good, unknown, synth))
         app.router.add_get(FINNHUB + "/stock/candle", self._fh_candle)
+        app.router.add_get(FINNHUB + "/stock/split", self._fh_split)
         app.router.add_get("/query", self._av_query)
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -425,6 +426,16 @@ class StubServer:
             values = [data[key][i] for i in keep]
             data[key] = _scale(values, factor) if key in ("c", "h", "l", "o") else values
         return _json(data)
+
+    async def _fh_split(self, request: web.Request) -> web.Response:
+        """/stock/split in the shape of Finnhub's API docs (not a recording: none is in the fixtures)."""
+        if not (request.headers.get("X-Finnhub-Token") or request.query.get("token")):
+            return _json({"error": "Please use an API key."}, status=401)
+        q = request.query
+        known = [{"symbol": "AAPL", "date": "2014-06-09", "fromFactor": 1, "toFactor": 7},
+                 {"symbol": "AAPL", "date": "2020-08-31", "fromFactor": 1, "toFactor": 4}]
+        return _json([dict(item, symbol=q.get("symbol", "")) for item in known
+                      if q.get("symbol") == "AAPL" and q.get("from", "") <= item["date"] <= q.get("to", "9999")])
 
     async def _av_query(self, request: web.Request) -> web.Response:
         q = request.query

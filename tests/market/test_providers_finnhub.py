@@ -9,7 +9,7 @@ import pytest
 
 from tests.market.conftest import FAULTS, inject_fault, single_quote
 
-from app.market.providers.base import HISTORY, NEWS, PROFILE, QUOTES, provider_class
+from app.market.providers.base import HISTORY, NEWS, PROFILE, QUOTES, SPLITS, provider_class
 from app.market.providers.finnhub import FinnhubProvider
 from app.market.types import (
     Bar,
@@ -30,7 +30,7 @@ def quote_of(call, settings, symbol="AAPL"):
 def test_registered_with_free_tier_defaults():
     assert provider_class("finnhub") is FinnhubProvider
     provider = FinnhubProvider({"FINNHUB_API_KEY": "k"})
-    assert provider.capabilities == {QUOTES, PROFILE, NEWS}
+    assert provider.capabilities == {QUOTES, PROFILE, NEWS, SPLITS}
     assert provider.limits.rate_per_s == 1.0 and provider.limits.batch_size == 1
     assert provider.base_url == "https://finnhub.io/api/v1"
     premium = FinnhubProvider({"FINNHUB_API_KEY": "k", "FINNHUB_PREMIUM": "true", "FINNHUB_RATE_PER_S": "30"})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
 
-from app.market.types import Bar, FxRate, NewsItem, Profile, Quote, SearchHit
+from app.market.types import Bar, FxRate, NewsItem, Profile, Quote, SearchHit, SplitEvent
 
 # What a provider can do; the client only asks a provider for what it declares.
 QUOTES = "quotes"
@@ -16,6 +16,7 @@ PROFILE = "profile"
 NEWS = "news"
 FX = "fx"
 SEARCH = "search"
+SPLITS = "splits"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,10 @@ class Provider(abc.ABC):
 
     async def search(self, query: str, limit: int = 10) -> list[SearchHit]:
         """Return symbols matching the query."""
+        raise NotImplementedError
+
+    async def splits(self, symbol: str, start: date, end: date) -> list[SplitEvent]:
+        """Return the symbol's splits with an ex-date from `start` to `end`, oldest first."""
         raise NotImplementedError
 
     async def aclose(self) -> None:

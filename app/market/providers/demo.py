@@ -25,8 +25,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.market.providers import demo_data as data
-from app.market.providers.base import FX, HISTORY, NEWS, PROFILE, QUOTES, SEARCH, Limits, Provider, register
-from app.market.types import (Bar, FxRate, NewsItem, Profile, ProviderError, Quote, SearchHit,
+from app.market.providers.base import (FX, HISTORY, NEWS, PROFILE, QUOTES, SEARCH, SPLITS, Limits, Provider,
+                                       register)
+from app.market.types import (Bar, FxRate, NewsItem, Profile, ProviderError, Quote, SearchHit, SplitEvent,
                               SymbolNotFoundError)
 
 SOURCE = data.SOURCE
@@ -38,6 +39,10 @@ _TWO_PI = 2.0 * math.pi
 _LOG_MID, _LOG_HALF, _LOG_SOFT = math.log(math.sqrt(6 * 700)), math.log(700 / math.sqrt(6 * 700)), 1.8
 _REGIME_VOL = (0.8, 1.9)  # calm, turbulent multipliers of the systematic volatility
 _CRISES = ((date(2008, 9, 15), date(2009, 3, 31)), (date(2020, 2, 24), date(2020, 5, 15)))
+# The demo market's corporate actions (simulated, not the companies' real ones): a 4-for-1 split
+# and a 1-for-10 reverse split inside the served history. History and quotes are split-adjusted,
+# as Yahoo's are: before the ex-date the shares traded at 4 times (a tenth of) the served price.
+SPLIT_EVENTS = {"NVDA": ((date(2024, 6, 10), 1, 4),), "HFG.DE": ((date(2023, 6, 12), 10, 1),)}
 _LOCK = threading.RLock()
 _PACK = struct.Struct(">16sqq").pack
 _UNPACK8 = struct.Struct(">8I").unpack
@@ -49,7 +54,7 @@ class DemoProvider(Provider):
     """Simulated market: deterministic daily history, live intraday ticks, fundamentals, news, FX."""
 
     name = "demo"
-    capabilities = frozenset({QUOTES, HISTORY, PROFILE, NEWS, FX, SEARCH})
+    capabilities = frozenset({QUOTES, HISTORY, PROFILE, NEWS, FX, SEARCH, SPLITS})
     limits = Limits(batch_size=100, rate_per_s=1000.0, concurrency=100, timeout_s=5.0)
 
     def __init__(self, settings: Mapping[str, Any] | None = None, *,
@@ -88,6 +93,14 @@ class DemoProvider(Provider):
         start, end = max(start, FIRST_DAY), min(end, _last_closed_day(p, self.now()))
         lo, hi = _day_index(start - timedelta(days=1)) + 1, _day_index(end)
         return [_bar(p, n, *row) for n, row in enumerate(_ohlcv_range(p, lo, hi), lo)]
+
+    async def splits(self, symbol: str, start: date, end: date) -> list[SplitEvent]:
+        """Return the simulated splits (SPLIT_EVENTS) with an ex-date in [start, end] that have happened."""
+        await self._simulate_call()
+        rec = self._record(symbol)
+        today = self.now().date()
+        return [SplitEvent(rec.symbol, day, old, new, SOURCE) for day, old, new in SPLIT_EVENTS.get(rec.symbol, ())
+                if start <= day <= min(end, today)]
 
     async def profile(self, symbol: str) -> Profile:
         """Return deterministic sector-typical fundamentals; market cap and ratios follow the price."""

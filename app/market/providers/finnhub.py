@@ -19,9 +19,9 @@ from typing import Any
 
 import aiohttp
 
-from app.market.providers.base import HISTORY, NEWS, PROFILE, QUOTES, Limits, register
+from app.market.providers.base import HISTORY, NEWS, PROFILE, QUOTES, SPLITS, Limits, register
 from app.market.providers.http import HttpProvider, as_int, epoch, make_quote, num, utc_from_ts
-from app.market.types import Bar, NewsItem, Profile, ProviderError, Quote, SymbolNotFoundError
+from app.market.types import Bar, NewsItem, Profile, ProviderError, Quote, SplitEvent, SymbolNotFoundError
 
 DEFAULT_CURRENCY = "USD"
 # /stock/metric keys, first present wins. Percent-valued keys are divided by 100.
@@ -133,7 +133,7 @@ class FinnhubProvider(HttpProvider):
     """Finnhub REST API; needs FINNHUB_API_KEY."""
 
     name = "finnhub"
-    capabilities = frozenset({QUOTES, PROFILE, NEWS})
+    capabilities = frozenset({QUOTES, PROFILE, NEWS, SPLITS})
     limits = Limits(batch_size=1, rate_per_s=1.0, concurrency=4, timeout_s=5.0, budget="60/minute;30/second")
     settings_prefix = "FINNHUB"
     default_base_url = "https://finnhub.io/api/v1"
@@ -175,6 +175,21 @@ class FinnhubProvider(HttpProvider):
         """Return a quote or a per-symbol error for each symbol (one /quote request each)."""
         self._require_key()
         return await self._fan_out(symbols, self._quote_one)
+
+    async def splits(self, symbol: str, start: date, end: date) -> list[SplitEvent]:
+        """Return /stock/split ([{symbol, date, fromFactor, toFactor}], Finnhub's documented shape) in [start, end]."""
+        from app.market.providers.yahoo import split_ratio  # noqa: PLC0415 - one rule for ratios
+
+        _, data = await self._call("/stock/split", {"symbol": symbol, "from": start.isoformat(), "to": end.isoformat()},
+                                   symbol=symbol)
+        out = []
+        with self._shape("split", symbol):
+            for item in data or []:
+                day = date.fromisoformat(str(item["date"])[:10])
+                ratio = split_ratio(item.get("fromFactor"), item.get("toFactor"))
+                if ratio is not None and start <= day <= end:
+                    out.append(SplitEvent(symbol, day, ratio[0], ratio[1], self.name))
+        return sorted(out, key=lambda e: e.ex_date)
 
     async def profile(self, symbol: str) -> Profile:
         """Return profile2 merged with basic financials (metric=all)."""

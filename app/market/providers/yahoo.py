@@ -11,8 +11,8 @@ rates are the charts of Yahoo's currency pairs (`EURUSD=X`: US dollars per euro)
 London's pence (GBX) scaled from their currency. There is no profile or news capability.
 
 History prices are Yahoo's `indicators.quote` OHLC: split-adjusted (Yahoo rescales bars before
-a split, e.g. AAPL's 4:1 on 2020-08-31) but not dividend-adjusted; `adjclose` and the
-`events` (splits, dividends) are ignored. Bar dates are exchange-local dates
+a split, e.g. AAPL's 4:1 on 2020-08-31) but not dividend-adjusted; `adjclose` is ignored.
+Splits come from the chart's `events.splits` (`events=split`), dated by the exchange's clock. Bar dates are exchange-local dates
 (`meta.exchangeTimezoneName`, falling back to `meta.gmtoffset`).
 """
 from __future__ import annotations
@@ -26,9 +26,10 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.market.providers.base import FX, HISTORY, QUOTES, SEARCH, Limits, register
+from app.market.providers.base import FX, HISTORY, QUOTES, SEARCH, SPLITS, Limits, register
 from app.market.providers.http import HttpProvider, as_int, epoch, make_quote, num, path_symbol, utc_from_ts
-from app.market.types import Bar, FxRate, ProviderError, Quote, RateLimitedError, SearchHit, SymbolNotFoundError
+from app.market.types import (Bar, FxRate, ProviderError, Quote, RateLimitedError, SearchHit, SplitEvent,
+                              SymbolNotFoundError)
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,31 @@ def parse_chart_bars(result: dict[str, Any], start: date, end: date) -> list[Bar
     return [by_date[d] for d in sorted(by_date)]
 
 
+def parse_chart_splits(result: dict[str, Any], symbol: str, start: date, end: date) -> list[SplitEvent]:
+    """Split events of one chart result (`events.splits`: {ts: {date, numerator, denominator}}) in [start, end]."""
+    tz = _exchange_tz(result.get("meta") or {})
+    out = []
+    for item in ((result.get("events") or {}).get("splits") or {}).values():
+        day = datetime.fromtimestamp(int(item["date"]), tz).date()
+        ratio = split_ratio(item.get("denominator"), item.get("numerator"))
+        if ratio is not None and start <= day <= end:
+            out.append(SplitEvent(symbol, day, ratio[0], ratio[1], "yahoo"))
+    return sorted(out, key=lambda e: e.ex_date)
+
+
+def split_ratio(old: Any, new: Any) -> tuple[int, int] | None:
+    """(from, to) in whole shares, e.g. (2, 3) for 3-for-2 given as 1 -> 1.5; None for nonsense."""
+    from fractions import Fraction  # noqa: PLC0415
+
+    try:
+        ratio = (Fraction(str(new)) / Fraction(str(old))).limit_denominator(10_000)
+    except (ValueError, ZeroDivisionError, TypeError):
+        return None
+    if ratio <= 0 or ratio == 1 or ratio.numerator > 10_000:
+        return None
+    return ratio.denominator, ratio.numerator
+
+
 def parse_search(data: dict[str, Any], limit: int) -> list[SearchHit]:
     """Build search hits from a v1 search body, skipping entries that are not tickers."""
     hits: list[SearchHit] = []
@@ -192,7 +218,7 @@ class YahooProvider(HttpProvider):
     """Yahoo Finance v8 chart (quotes, history, exchange rates as ``EURUSD=X``) and v1 search; no API key."""
 
     name = "yahoo"
-    capabilities = frozenset({QUOTES, HISTORY, FX, SEARCH})
+    capabilities = frozenset({QUOTES, HISTORY, FX, SEARCH, SPLITS})
     limits = Limits(batch_size=50, rate_per_s=5.0, concurrency=5, timeout_s=5.0, budget="5/second")
     settings_prefix = "YAHOO"
     default_base_url = "https://query2.finance.yahoo.com"
@@ -313,6 +339,16 @@ class YahooProvider(HttpProvider):
         result = await self._chart(symbol, params)
         with self._shape("chart", symbol):
             return parse_chart_bars(result, start, end)
+
+    async def splits(self, symbol: str, start: date, end: date) -> list[SplitEvent]:
+        """Return the splits with an ex-date in [start, end] from the chart's events."""
+        if end < start:
+            return []
+        params = {"interval": "1d", "period1": epoch(start - timedelta(days=1)), "period2": epoch(end + timedelta(days=2)),
+                  "events": "split"}
+        result = await self._chart(symbol, params)
+        with self._shape("chart", symbol):
+            return parse_chart_splits(result, symbol, start, end)
 
     async def fx_history(self, base: str, quote: str, start: date, end: date) -> dict[date, float]:
         """Return the daily closing rate base→quote on the days Yahoo has (trading days of the pair)."""
