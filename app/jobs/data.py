@@ -42,7 +42,8 @@ MAX_PER_CORE_CALL = 200  # symbols per core call when the provider is not rate l
 BUDGET_SHARE = 0.6  # of MARKET_BUDGET_S a core call's requests may need at the provider's rate
 TTL_SLACK = 1.25  # an entry outlives the job's next visit by a quarter period (beat's pace, run length)
 DEADLINE_SHARE = 0.8  # of the soft time limit: stop starting new calls after it, keep what is done
-CHART_RANGE = "1y"  # the stock page's and the portfolio's default range
+CHART_RANGE = "1y"
+SPLITS_OF_MAX = 50  # symbols per splits_of task  # the stock page's and the portfolio's default range
 LIMITS_S = {"news": (600, 660), "bars": (600, 660), "fx": (120, 150), "profiles": (600, 660), "splits": (600, 660)}
 
 
@@ -81,6 +82,17 @@ def profiles(self: Any) -> dict[str, Any]:
 def splits(self: Any) -> dict[str, Any]:
     """Fetch the split events of every held or alerted stock, store the new ones; skip if a run is going."""
     return _locked(self, "splits", refresh_splits)
+
+
+@shared_task(name="jobs.data.splits_of", acks_late=True, ignore_result=True, soft_time_limit=120, time_limit=150,
+             autoretry_for=(ProviderUnavailableError,), retry_backoff=5, retry_backoff_max=120, max_retries=3)
+def splits_of(symbols: list[str]) -> dict[str, Any]:
+    """Check the splits of the symbols a ledger just gained (the web enqueues this; it never fetches)."""
+    from app.market import research  # noqa: PLC0415
+
+    wanted = sorted({str(s) for s in symbols})[:SPLITS_OF_MAX]
+    result = research.refresh_splits(wanted)
+    return {"fetched": len(result["fetched"]), "failed": len(result["failed"])}
 
 
 def refresh_splits() -> dict[str, Any]:

@@ -7,7 +7,7 @@ JOBS_WARMUP_ACTIVE_DAYS days (0: no warm-up) it warms the quotes of the symbols 
 or have alerts on, the chart history of those symbols, the rates of their currencies to the
 user's base currency, and the portfolio's performance for the default range. Then it sends the
 scheduled data jobs once (`app.jobs.data`): the beat runs a family first only one interval after
-it starts (15 minutes for news, an hour for FX), and each job does only what is due anyway.
+it starts (15 minutes for news, an hour for FX, six for splits), and each job does only what is due.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sqlalchemy import func, select, union
 
 from app.extensions import db
 from app.jobs import state
-from app.jobs.data import CHART_RANGE, Counts, bars, fx, news, profiles, warm_charts
+from app.jobs.data import CHART_RANGE, Counts, bars, fx, news, profiles, splits, warm_charts
 from app.market.types import MarketError, ProviderUnavailableError
 
 log = structlog.get_logger(__name__)
@@ -55,7 +55,7 @@ def warmup(self: Any) -> dict[str, Any]:
 
 def kick_data_jobs() -> list[str]:
     """Send each data job that JOBS_SCHEDULE names now; return their families."""
-    tasks = {"news": news, "bars": bars, "fx": fx, "profiles": profiles}
+    tasks = {"news": news, "bars": bars, "fx": fx, "profiles": profiles, "splits": splits}
     kicked = [family for family in current_app.config["JOBS_SCHEDULE"] if family in tasks]
     for family in kicked:
         tasks[family].delay()

@@ -135,7 +135,30 @@ def add_transactions(user_id: int, entries: list[TransactionIn], import_keys: li
         rows = [_row(user_id, entry, (import_keys or [None] * len(entries))[i]) for i, entry in enumerate(entries)]
         _check_replay(user_id, existing + rows)
         db.session.add_all(rows)
+    check_splits({r.symbol for r in rows})
     return rows
+
+
+SPLITS_TASK = "jobs.data.splits_of"  # app.jobs.data.splits_of, enqueued by name (jobs sit above this package)
+
+
+def check_splits(symbols: set[str]) -> None:
+    """Ask a worker to look up the splits of symbols not looked up within the hour (the web never fetches).
+
+    So a buy from before a split is valued in post-split shares soon after it is entered, not
+    only after the next JOBS_SPLITS_S run. A broker that is away only delays it to that run.
+    """
+    from app.market.service import market_cache  # noqa: PLC0415
+
+    hits = market_cache().get_many(f"splits:{s}" for s in symbols)
+    unknown = sorted(s for s in symbols if f"splits:{s}" not in hits)
+    for start in range(0, len(unknown), 50):
+        chunk = unknown[start:start + 50]
+        key = "splits-of:" + hashlib.sha256(",".join(chunk).encode()).hexdigest()[:16]
+        try:
+            computed.request(SPLITS_TASK, [chunk], key, ttl_s=600.0)
+        except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; the scheduled run catches up
+            current_app.logger.warning("splits check not enqueued: %s", type(exc).__name__)
 
 
 def import_transactions(user_id: int, parsed: list[tuple[int, TransactionIn, str]],

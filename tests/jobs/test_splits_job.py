@@ -24,7 +24,8 @@ from tests.portfolio.helpers import error, holdings, ok_txn, txn
 
 
 def test_split_events_reach_every_holder_and_stored_bars_are_dropped(jobs_app) -> None:  # noqa: F811
-    app = jobs_app(CACHE_TTL_QUOTE=3600)
+    # No inline compute: the split checks the buys ask for wait in the queue, so the job is what runs.
+    app = jobs_app(CACHE_TTL_QUOTE=3600, JOBS_INLINE_COMPUTE=False)
     client = app.test_client()
     user = register_api(client)
     headers = user["headers"]
@@ -58,3 +59,15 @@ def test_split_events_reach_every_holder_and_stored_bars_are_dropped(jobs_app) -
         ("HFG.DE", "1:10", "demo", False), ("NVDA", "4:1", "demo", False)]
     # A provider's split is not the user's to delete.
     assert client.delete(f"/api/v1/portfolio/splits/{listed[0]['id']}", headers=headers).status_code == 404
+
+
+def test_a_buy_asks_a_worker_to_look_up_its_stocks_splits(jobs_app) -> None:  # noqa: F811
+    app = jobs_app(CACHE_TTL_QUOTE=3600)  # JOBS_INLINE_COMPUTE: the asked-for task runs at once, as a worker would
+    client = app.test_client()
+    headers = register_api(client)["headers"]
+    ok_txn(client, headers, "buy", "NVDA", "10", "400", "2024-01-02")
+    # Known without waiting for the six-hourly job: the pre-split 10 are 40 now.
+    assert Decimal(holdings(client, headers)["NVDA"]["quantity"]) == 40
+    ok_txn(client, headers, "sell", "NVDA", "40", "120", "2024-07-01")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(StockSplit)) == 1  # NVDA only: looked up once

@@ -67,7 +67,7 @@ def test_warmup_runs_once_per_start_window(jobs_app) -> None:
             assert warmup.warmup.run() == {"skipped": True}  # another worker is warming
         first = warmup.warmup.run()
         assert first["users"] == 1
-        assert first["kicked"] == ["news", "bars", "fx", "profiles"]  # the scheduled data jobs, sent once
+        assert first["kicked"] == ["news", "bars", "fx", "profiles", "splits"]  # the scheduled data jobs, sent once
         assert warmup.warmup.run() == {"skipped": True}  # warmed moments ago
         state.mark("warmup", time.time() - app.config["JOBS_WARMUP_ONCE_S"] - 1)
         assert warmup.warmup.run()["users"] == 1  # a later start warms again
