@@ -107,6 +107,9 @@ class HistorySchema(Schema):
     interval = fields.String()
     source = fields.String(allow_none=True)
     stale = fields.Boolean()
+    prices = fields.String(metadata={"description": "split_adjusted: every bar in today's shares"})
+    splits = fields.List(fields.Dict(), metadata={"description": "the stock's splits: [{ex_date, ratio}], "
+                                                                "ratio new:old (4:1, or 1:10 reverse)"})
     bars = fields.List(fields.Nested(BarSchema))
 
 

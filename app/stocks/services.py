@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,6 +13,7 @@ from app.models import IndexMembership, Stock
 from app.analysis import indicators as ta
 from app.analysis.periods import FIRST_DAY, range_start, weekly
 from app.market import bars as market_bars
+from app.market import corporate
 from app.market import research
 from app.market.service import quotes_for, utc_today
 from app.market.types import MarketError
@@ -120,8 +123,18 @@ def history(symbol: str, range_name: str, interval: str) -> dict[str, Any]:
         raise _unavailable({"code": exc.code, "message": exc.message}) from None
     bars = data["bars"] if interval == "1d" else weekly(data["bars"])
     row = universe_search.stock_row(symbol)
+    # The providers' history is split-adjusted (today's shares), the valuation's basis too.
+    splits = [{"ex_date": sp.day.isoformat(), "ratio": _ratio_text(sp.ratio)}
+              for sp in corporate.splits_for(None, [symbol])]
     return {"symbol": symbol, "currency": row.currency, "range": range_name, "interval": interval,
-            "source": data.get("source"), "stale": data["stale"], "bars": bars}
+            "source": data.get("source"), "stale": data["stale"], "prices": "split_adjusted", "splits": splits,
+            "bars": bars}
+
+
+def _ratio_text(ratio: Decimal) -> str:
+    """4 -> "4:1", 0.1 -> "1:10" (new shares : old shares)."""
+    frac = Fraction(ratio).limit_denominator(10_000)
+    return f"{frac.numerator}:{frac.denominator}"
 
 
 # Extra history before a range so that even a 1-month chart has its 200-day average.

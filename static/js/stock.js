@@ -81,7 +81,10 @@
         }));
         toggles();
         chart.timeScale().fitContent();
+        const splits = (data.history.splits || []).map(function (s) { return s.ratio + " on " + s.ex_date; });
         const note = (data.history.source === "demo" ? "Simulated data. " : "") +
+          "Prices split-adjusted (in today's shares" + (splits.length ? "; splits: " + splits.join(", ") : "") +
+          "), as the portfolio values them. " +
           (data.history.stale ? "Served stale: the providers are not answering. " : "");
         status.innerHTML = "<small>" + bars.length + " daily bars. " + note + "</small>";
         el.dataset.drawn = String(bars.length);

@@ -57,6 +57,11 @@ def test_split_events_reach_every_holder_and_stored_bars_are_dropped(jobs_app) -
     listed = client.get("/api/v1/portfolio/splits", headers=headers).get_json()["items"]
     assert [(s["symbol"], s["ratio"], s["source"], s["entered_by_you"]) for s in listed] == [
         ("HFG.DE", "1:10", "demo", False), ("NVDA", "4:1", "demo", False)]
+    # The chart says what it shows: split-adjusted prices, and where the splits were.
+    chart = client.get("/api/v1/stocks/NVDA/history?range=5y", headers=headers).get_json()
+    assert chart["prices"] == "split_adjusted" and chart["splits"] == [{"ex_date": "2024-06-10", "ratio": "4:1"}]
+    hfg_chart = client.get("/api/v1/stocks/HFG.DE/history?range=1y", headers=headers).get_json()
+    assert hfg_chart["splits"] == [{"ex_date": "2023-06-12", "ratio": "1:10"}]
     # A provider's split is not the user's to delete.
     assert client.delete(f"/api/v1/portfolio/splits/{listed[0]['id']}", headers=headers).status_code == 404
 
