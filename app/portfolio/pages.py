@@ -34,6 +34,7 @@ def index(form: dict | None = None, form_errors: dict | None = None, status: int
     return render_template("portfolio/index.html", data=data, performance=performance, allocation=allocation,
                            error=error, range_name=range_name, ranges=RANGES, indices=INDEX_NAMES,
                            transactions=services.transactions(current_user.id)[::-1],
+                           splits=services.splits(current_user.id)["items"],
                            form=form or {"date": date.today().isoformat(), "kind": "buy"},
                            form_errors=form_errors or {}, kinds=services.KINDS,
                            benchmark=current_user.benchmark or services.BENCHMARKS.get(
@@ -90,6 +91,39 @@ def delete(transaction_id: int):
     except APIError as exc:
         flash(exc.message, "error")
     return redirect(url_for("portfolio.index"))
+
+
+@bp.post("/splits")
+@login_required
+def add_split():
+    """Enter a split the providers do not know, from the form (errors shown at the top)."""
+    form = {k: request.form.get(k, "").strip() for k in ("symbol", "ex_date", "ratio_from", "ratio_to")}
+    try:
+        try:
+            day = date.fromisoformat(form["ex_date"])
+            ratio_from, ratio_to = int(form["ratio_from"]), int(form["ratio_to"])
+        except ValueError:
+            raise APIError(400, "Enter the ex-date as YYYY-MM-DD and the ratio as two whole numbers of shares "
+                                "(from 1 to 4 for a 4-for-1 split).", code="validation_error") from None
+        services.add_split(current_user.id, form["symbol"], day, ratio_from, ratio_to)
+    except APIError as exc:
+        fields = exc.details.get("fields") or {}
+        flash(" ".join(m for v in fields.values() for m in v) or exc.message, "error")
+    else:
+        flash(f"Split of {form['symbol'].upper()} recorded: {ratio_to} for {ratio_from} from {day}.", "success")
+    return redirect(url_for("portfolio.index") + "#splits")
+
+
+@bp.post("/splits/<int:split_id>/delete")
+@login_required
+def delete_split(split_id: int):
+    """Delete a split the user entered."""
+    try:
+        services.delete_split(current_user.id, split_id)
+        flash("Split deleted.", "success")
+    except APIError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("portfolio.index") + "#splits")
 
 
 @bp.post("/import")

@@ -189,3 +189,25 @@ def test_alerts_page(client, page_user, token) -> None:
     page = client.get("/alerts").get_data(as_text=True)
     assert 'data-testid="alerts"' in page and f'data-alert-id="{alerts[0]["id"]}"' in page
     assert "(20 % from cost)" in page
+
+
+def test_a_split_entered_on_the_page_carries_a_pre_split_buy(client, page_user, token) -> None:
+    headers = page_user["headers"]
+    ok_txn(client, headers, "buy", "AAPL", "10", "500", "2020-08-03")
+    bad = client.post("/portfolio/splits", data={"csrf_token": token, "symbol": "AAPL", "ex_date": "31.08.2020",
+                                                 "ratio_from": "1", "ratio_to": "4"}, follow_redirects=True)
+    assert "Enter the ex-date as YYYY-MM-DD" in bad.get_data(as_text=True)
+    same = client.post("/portfolio/splits", data={"csrf_token": token, "symbol": "AAPL", "ex_date": "2020-08-31",
+                                                  "ratio_from": "4", "ratio_to": "4"}, follow_redirects=True)
+    assert "Give two different whole numbers of shares" in html.unescape(same.get_data(as_text=True))
+    done = client.post("/portfolio/splits", data={"csrf_token": token, "symbol": "aapl", "ex_date": "2020-08-31",
+                                                  "ratio_from": "1", "ratio_to": "4"}, follow_redirects=True)
+    page = done.get_data(as_text=True)
+    assert "Split of AAPL recorded: 4 for 1 from 2020-08-31." in page
+    assert "<td>AAPL</td><td>2020-08-31</td><td>4:1</td><td>you</td>" in page
+    held = client.get("/api/v1/portfolio", headers=headers).get_json()["holdings"]
+    assert [(h["symbol"], D(h["quantity"]), D(h["avg_cost"])) for h in held] == [("AAPL", 40, 125)]
+    split_id = client.get("/api/v1/portfolio/splits", headers=headers).get_json()["items"][0]["id"]
+    gone = client.post(f"/portfolio/splits/{split_id}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert "Split deleted." in gone.get_data(as_text=True)
+    assert D(client.get("/api/v1/portfolio", headers=headers).get_json()["holdings"][0]["quantity"]) == 10
