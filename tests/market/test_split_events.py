@@ -6,7 +6,8 @@ from datetime import date
 
 from app.market.providers.demo import DemoProvider
 from app.market.providers.finnhub import FinnhubProvider
-from app.market.providers.yahoo import YahooProvider, split_ratio
+from app.market.providers.http import split_ratio
+from app.market.providers.yahoo import YahooProvider
 from app.market.types import SplitEvent
 
 

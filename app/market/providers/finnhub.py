@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from app.market.providers.base import HISTORY, NEWS, PROFILE, QUOTES, SPLITS, Limits, register
-from app.market.providers.http import HttpProvider, as_int, epoch, make_quote, num, utc_from_ts
+from app.market.providers.http import HttpProvider, as_int, epoch, make_quote, num, split_ratio, utc_from_ts
 from app.market.types import Bar, NewsItem, Profile, ProviderError, Quote, SplitEvent, SymbolNotFoundError
 
 DEFAULT_CURRENCY = "USD"
@@ -178,8 +178,6 @@ class FinnhubProvider(HttpProvider):
 
     async def splits(self, symbol: str, start: date, end: date) -> list[SplitEvent]:
         """Return /stock/split ([{symbol, date, fromFactor, toFactor}], Finnhub's documented shape) in [start, end]."""
-        from app.market.providers.yahoo import split_ratio  # noqa: PLC0415 - one rule for ratios
-
         _, data = await self._call("/stock/split", {"symbol": symbol, "from": start.isoformat(), "to": end.isoformat()},
                                    symbol=symbol)
         out = []

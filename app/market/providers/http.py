@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
+from fractions import Fraction
 from typing import Any, ClassVar
 from urllib.parse import quote as _urlquote
 
@@ -90,6 +91,17 @@ def epoch(day: date) -> int:
 def path_symbol(symbol: str) -> str:
     """Percent-encode a symbol for use as one URL path segment."""
     return _urlquote(symbol, safe="")
+
+
+def split_ratio(old: Any, new: Any) -> tuple[int, int] | None:
+    """(from, to) in whole shares, e.g. (2, 3) for 3-for-2 given as 1 -> 1.5; None for nonsense."""
+    try:
+        ratio = (Fraction(str(new)) / Fraction(str(old))).limit_denominator(10_000)
+    except (ValueError, ZeroDivisionError, TypeError):
+        return None
+    if ratio <= 0 or ratio == 1 or ratio.numerator > 10_000:
+        return None
+    return ratio.denominator, ratio.numerator
 
 
 def parse_retry_after(value: str | None) -> float | None:

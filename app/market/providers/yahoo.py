@@ -27,7 +27,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.market.providers.base import FX, HISTORY, QUOTES, SEARCH, SPLITS, Limits, register
-from app.market.providers.http import HttpProvider, as_int, epoch, make_quote, num, path_symbol, utc_from_ts
+from app.market.providers.http import (HttpProvider, as_int, epoch, make_quote, num, path_symbol, split_ratio,
+                                      utc_from_ts)
 from app.market.types import (Bar, FxRate, ProviderError, Quote, RateLimitedError, SearchHit, SplitEvent,
                               SymbolNotFoundError)
 
@@ -156,19 +157,6 @@ def parse_chart_splits(result: dict[str, Any], symbol: str, start: date, end: da
         if ratio is not None and start <= day <= end:
             out.append(SplitEvent(symbol, day, ratio[0], ratio[1], "yahoo"))
     return sorted(out, key=lambda e: e.ex_date)
-
-
-def split_ratio(old: Any, new: Any) -> tuple[int, int] | None:
-    """(from, to) in whole shares, e.g. (2, 3) for 3-for-2 given as 1 -> 1.5; None for nonsense."""
-    from fractions import Fraction  # noqa: PLC0415
-
-    try:
-        ratio = (Fraction(str(new)) / Fraction(str(old))).limit_denominator(10_000)
-    except (ValueError, ZeroDivisionError, TypeError):
-        return None
-    if ratio <= 0 or ratio == 1 or ratio.numerator > 10_000:
-        return None
-    return ratio.denominator, ratio.numerator
 
 
 def parse_search(data: dict[str, Any], limit: int) -> list[SearchHit]:
