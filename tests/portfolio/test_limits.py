@@ -1,4 +1,4 @@
-"""Per-user bounds the mutation run found untested: 10,000 transactions, and the performance cache key."""
+"""Per-user bounds the mutation run found untested: 50,000 transactions, and the performance cache key."""
 from __future__ import annotations
 
 from datetime import date
@@ -29,13 +29,13 @@ def _count(app, user_id: int) -> int:
         return db.session.scalar(select(func.count(Transaction.id)).where(Transaction.user_id == user_id))
 
 
-def test_the_api_stores_the_ten_thousandth_transaction_and_refuses_the_next(app, client, auth) -> None:
+def test_the_api_stores_the_fifty_thousandth_transaction_and_refuses_the_next(app, client, auth) -> None:
     _fill(app, auth["id"], MAX_TRANSACTIONS - 1)
     ok_txn(client, auth["headers"], "buy", "SAP.DE", 1, 51, DAY)  # exactly at the limit
     refused = txn(client, auth["headers"], "buy", "SAP.DE", 1, 52, DAY)
     assert refused.status_code == 409 and error(refused)["code"] == "limit_reached"
     assert str(MAX_TRANSACTIONS) in error(refused)["message"]
-    assert _count(app, auth["id"]) == MAX_TRANSACTIONS == 10_000
+    assert _count(app, auth["id"]) == MAX_TRANSACTIONS == 50_000
 
 
 def test_a_csv_import_may_reach_the_limit_but_not_pass_it(app, client, auth) -> None:
