@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 KINDS = ("buy", "sell", "dividend", "fee")
+COST_BASIS_METHODS = ("fifo", "average")  # a sale takes the oldest lots first, or the moving average cost
 ZERO = Decimal(0)
 UNKNOWN = "Unknown"
 
@@ -69,6 +70,27 @@ class Lot:
     cost_base: Decimal
 
 
+@dataclass(frozen=True)
+class Sale:
+    """One sell's realised result: what it fetched and what the shares it sold had cost."""
+
+    day: date
+    quantity: Decimal
+    proceeds_local: Decimal  # net of the sell commission
+    cost_local: Decimal
+    proceeds_base: Decimal
+    cost_base: Decimal
+    cash_in_lieu: bool = False
+
+    @property
+    def gain_local(self) -> Decimal:
+        return self.proceeds_local - self.cost_local
+
+    @property
+    def gain_base(self) -> Decimal:
+        return self.proceeds_base - self.cost_base
+
+
 @dataclass
 class Position:
     """Everything known about one symbol after replaying its transactions."""
@@ -86,6 +108,8 @@ class Position:
     dividends_base: Decimal = ZERO
     fees_local: Decimal = ZERO
     fees_base: Decimal = ZERO
+    sales: list[Sale] = field(default_factory=list)
+    method: str = "fifo"
 
 
 class OversellError(ValueError):
@@ -96,12 +120,18 @@ class OversellError(ValueError):
         super().__init__(f"cannot sell {_fmt(requested)} {symbol} on {day.isoformat()}: only {_fmt(held)} held")
 
 
-def replay(txns: Iterable[Txn], splits: Iterable[Split] = ()) -> dict[str, Position]:
-    """Replay transactions in (day, id) order into FIFO positions keyed by symbol.
+def replay(txns: Iterable[Txn], splits: Iterable[Split] = (), method: str = "fifo") -> dict[str, Position]:
+    """Replay transactions in (day, id) order into positions keyed by symbol.
+
+    `method` is how a sale's cost is taken: "fifo" from the oldest lots first, "average" at the
+    moving average cost (a pro-rata share of every open lot, so the average cost per share of
+    what stays is unchanged by a sale, as in Germany's and Canada's average-cost rules).
 
     A split applies at the start of its ex-date, before that day's trades: a trade on the
     ex-date is in post-split shares, as brokers book it.
     """
+    if method not in COST_BASIS_METHODS:
+        raise ValueError(f"unknown cost basis method {method!r}")
     positions: dict[str, Position] = {}
     events: list[tuple[date, int, int, Txn | Split]] = [(t.day, 1, t.id, t) for t in txns]
     events += [(sp.day, 0, 0, sp) for sp in splits]
@@ -113,7 +143,7 @@ def replay(txns: Iterable[Txn], splits: Iterable[Split] = ()) -> dict[str, Posit
         _validate(txn)
         pos = positions.get(txn.symbol)
         if pos is None:
-            pos = positions[txn.symbol] = Position(txn.symbol, txn.currency)
+            pos = positions[txn.symbol] = Position(txn.symbol, txn.currency, method=method)
         elif pos.currency != txn.currency:
             # Local sums would silently mix currencies; this is a data error, not something to guess about.
             raise ValueError(f"{txn.symbol} has transactions in both {pos.currency} and {txn.currency}")
@@ -241,6 +271,29 @@ def value_holding(position: Position, price: Decimal, fx_now: Decimal,
     }
 
 
+def return_breakdown(position: Position, valued: dict[str, Any] | None) -> dict[str, Decimal | None]:
+    """Split a position's return in the base currency into price, dividends and FX (Decimal, exact).
+
+    price + fx = realised_base + unrealised_base; dividends = dividends_base. A sale's price part
+    is its local gain at the rate its shares were bought at (cost_base / cost_local) and its FX
+    part the rest, as for the open lots in value_holding. Without a valuation (no quote) the
+    unrealised part is unknown, and price and fx are None.
+    """
+    price = fx = ZERO
+    for sale in position.sales:
+        lot_fx = sale.cost_base / sale.cost_local if sale.cost_local else (
+            sale.proceeds_base / sale.proceeds_local if sale.proceeds_local else Decimal(1))
+        part = sale.gain_local * lot_fx
+        price += part
+        fx += sale.gain_base - part
+    if position.quantity and valued is None:
+        return {"price": None, "dividends": position.dividends_base, "fx": None}
+    if valued is not None:
+        price += valued["price_effect_base"]
+        fx += valued["fx_effect_base"]
+    return {"price": price, "dividends": position.dividends_base, "fx": fx}
+
+
 def allocation(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Group {symbol, sector, country, currency, value_base} rows by holding, sector, country and currency.
 
@@ -269,13 +322,16 @@ def _buy(pos: Position, txn: Txn) -> None:
 def _sell(pos: Position, txn: Txn) -> None:
     if txn.quantity > pos.quantity:
         raise OversellError(txn.symbol, txn.day, pos.quantity, txn.quantity)
-    cost_local, cost_base = _consume_fifo(pos, txn.quantity)
+    consume = _consume_average if pos.method == "average" else _consume_fifo
+    cost_local, cost_base = consume(pos, txn.quantity)
     pos.quantity -= txn.quantity
     proceeds_local = txn.amount - txn.fee
     pos.realised_local += proceeds_local - cost_local
     # Proceeds are converted at the sell-date rate and the lots at their buy-date rates, so
     # realised_base includes the currency gain or loss over the holding period.
     pos.realised_base += proceeds_local * txn.fx - cost_base
+    pos.sales.append(Sale(txn.day, txn.quantity, proceeds_local, cost_local, proceeds_local * txn.fx, cost_base,
+                          txn.cash_in_lieu))
     _add_fee(pos, txn)
 
 
@@ -327,6 +383,42 @@ def _consume_fifo(pos: Position, quantity: Decimal) -> tuple[Decimal, Decimal]:
         cost_base += part_base
         remaining = ZERO
     return cost_local, cost_base
+
+
+def _consume_average(pos: Position, quantity: Decimal) -> tuple[Decimal, Decimal]:
+    """Remove `quantity` shares at the average cost: the same fraction of every open lot."""
+    held = pos.quantity
+    if quantity == held:
+        cost = (sum((lot.cost_local for lot in pos.lots), ZERO), sum((lot.cost_base for lot in pos.lots), ZERO))
+        pos.lots = []
+        return cost
+    cost_local = cost_base = ZERO
+    kept = []
+    for lot in pos.lots:
+        part_local = lot.cost_local * quantity / held
+        part_base = lot.cost_base * quantity / held
+        kept.append(replace(lot, quantity=lot.quantity - lot.quantity * quantity / held,
+                            cost_local=lot.cost_local - part_local, cost_base=lot.cost_base - part_base))
+        cost_local += part_local
+        cost_base += part_base
+    # The last lot keeps the remainder, so the lots add up to exactly what is left however the
+    # divisions rounded (1 of 3 shares sold leaves 2, not 1.9999...).
+    others = sum((lot.quantity for lot in kept[:-1]), ZERO)
+    kept[-1] = replace(kept[-1], quantity=held - quantity - others)
+    pos.lots = kept
+    return cost_local, cost_base
+
+
+def realised_by_year(positions: Iterable[Position]) -> dict[int, dict[str, Decimal]]:
+    """Calendar year -> {proceeds, cost, gain} of the sales in it, in the base currency (years with sales only)."""
+    years: dict[int, dict[str, Decimal]] = {}
+    for pos in positions:
+        for sale in pos.sales:
+            year = years.setdefault(sale.day.year, {"proceeds": ZERO, "cost": ZERO, "gain": ZERO})
+            year["proceeds"] += sale.proceeds_base
+            year["cost"] += sale.cost_base
+            year["gain"] += sale.gain_base
+    return dict(sorted(years.items()))
 
 
 def _refresh(pos: Position) -> None:

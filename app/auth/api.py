@@ -161,8 +161,8 @@ def me():
 @bp.arguments(SettingsSchema)
 @bp.response(200, UserSchema)
 def update_me(payload):
-    """Change the account's settings: the base currency, the benchmark index (null: the default)."""
-    for field in ("base_currency", "benchmark"):  # validated by SettingsSchema; one commit for both
+    """Change the account's settings: base currency, benchmark index, risk-free rate, cost basis method."""
+    for field in ("base_currency", "benchmark", "risk_free_rate", "cost_basis_method"):  # one commit for all
         if field in payload:
             setattr(current_user, field, payload[field])
     db.session.commit()

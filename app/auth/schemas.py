@@ -6,6 +6,8 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from app.analysis.portfolio import COST_BASIS_METHODS
+from app.analysis.risk import MAX_RISK_FREE_RATE
 from app.universe import INDEX_NAMES
 
 MIN_PASSWORD = 10
@@ -60,6 +62,9 @@ class UserSchema(Schema):
         "description": "the chosen base currency; null: the server's default (BASE_CURRENCY)"})
     benchmark = fields.String(allow_none=True, metadata={
         "description": "the index the portfolio is compared with; null: by base currency (DAX for EUR, S&P 500 for USD)"})
+    risk_free_rate = fields.Decimal(as_string=True, allow_none=True, metadata={
+        "description": "the Sharpe ratio's risk-free rate, a fraction a year (0.02 = 2 %); null: 0"})
+    cost_basis_method = fields.String(metadata={"description": "fifo or average (moving average cost)"})
     created_at = fields.DateTime()
 
 
@@ -70,6 +75,12 @@ class SettingsSchema(Schema):
         "description": "values and P/L are shown in this currency; null: the server's default"})
     benchmark = fields.String(allow_none=True, validate=validate.OneOf(INDEX_NAMES), metadata={
         "description": "the index the portfolio's performance is compared with; null: by base currency"})
+    risk_free_rate = fields.Decimal(allow_none=True, allow_nan=False, places=6, validate=validate.Range(
+        min=-MAX_RISK_FREE_RATE, max=MAX_RISK_FREE_RATE, error="Give a yearly rate as a fraction between "
+        f"-{MAX_RISK_FREE_RATE} and {MAX_RISK_FREE_RATE} (0.02 is 2 %)."), metadata={
+        "description": "the Sharpe ratio's risk-free rate, a fraction a year (0.02 = 2 %); null: 0"})
+    cost_basis_method = fields.String(validate=validate.OneOf(COST_BASIS_METHODS), metadata={
+        "description": "fifo: a sale takes the oldest lots first; average: at the moving average cost"})
 
     @pre_load
     def _upper_case_currency(self, data: Any, **_kw: Any) -> Any:
@@ -80,7 +91,8 @@ class SettingsSchema(Schema):
     @validates_schema
     def _not_empty(self, data: dict[str, Any], **_kw: Any) -> None:
         if not data:
-            raise ValidationError("Give base_currency, benchmark or both.", "_schema")
+            raise ValidationError("Give at least one of: base_currency, benchmark, risk_free_rate, "
+                                  "cost_basis_method.", "_schema")
 
 
 class TokensSchema(Schema):

@@ -88,3 +88,28 @@ class Alert(db.Model):
     triggered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     triggered_price: Mapped[Decimal | None] = mapped_column(Money(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+DIVIDEND_DECISIONS = ("accepted", "dismissed")
+
+
+class DividendDecision(db.Model):
+    """What the user did with a proposed dividend (an event on a stock they held on its ex-date).
+
+    Proposals themselves are not stored: they are derived on read from the events and the
+    ledger, less the ones decided here. So a dismissed proposal never comes back, and an
+    accepted one points at the transaction it booked (kept if that transaction is deleted later).
+    """
+
+    __tablename__ = "dividend_decisions"
+    __table_args__ = (UniqueConstraint("user_id", "symbol", "ex_date", name="uq_dividend_decision"),
+                      CheckConstraint("status IN ('accepted', 'dismissed')", name="ck_dividend_decision"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    symbol: Mapped[str] = mapped_column(String(24))
+    ex_date: Mapped[date] = mapped_column()
+    status: Mapped[str] = mapped_column(String(10))
+    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id", ondelete="SET NULL"),
+                                                       default=None)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

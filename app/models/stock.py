@@ -96,3 +96,25 @@ class StockSplit(db.Model):
     def ratio(self) -> Decimal:
         """New shares per old share: 4 for a 4:1 split, 0.1 for a 1:10 reverse split."""
         return Decimal(self.ratio_to) / Decimal(self.ratio_from)
+
+
+class DividendEvent(db.Model):
+    """A cash dividend: shareholders at the start of `ex_date` are paid `amount` per share, in `currency`.
+
+    `amount` is per share as held on the ex-date (as traded then), not restated for later
+    splits, so amount x the quantity held that day is the cash. Providers that give amounts
+    adjusted for later splits (Yahoo's chart events) are converted when stored.
+    """
+
+    __tablename__ = "dividend_events"
+    __table_args__ = (UniqueConstraint("symbol", "ex_date", name="uq_dividend_event"),
+                      CheckConstraint("amount > 0", name="ck_dividend_amount"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(24), index=True)
+    ex_date: Mapped[date] = mapped_column()
+    pay_date: Mapped[date | None] = mapped_column(default=None)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from flask_login import UserMixin
@@ -9,7 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.types import UTCDateTime, utcnow
+from app.models.types import Money, UTCDateTime, utcnow
 
 
 class User(UserMixin, db.Model):
@@ -30,6 +31,10 @@ class User(UserMixin, db.Model):
     token_version: Mapped[int] = mapped_column(default=0)
     # Bumped (under the row lock) by every write to the user's transactions: keys derived caches.
     ledger_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The Sharpe ratio's risk-free rate, a year's rate as a fraction (0.02 = 2 %); None: 0.
+    risk_free_rate: Mapped[Decimal | None] = mapped_column(Money(), default=None)
+    # How a sale's cost is taken from the position: "fifo" (oldest lots first) or "average".
+    cost_basis_method: Mapped[str] = mapped_column(String(8), default="fifo", server_default="fifo")
 
     # The log-in session a request came with (set by the session loader), not a column.
     login_session_id = None  # type: str | None

@@ -27,6 +27,16 @@ class TransactionSchema(Schema):
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
 
+class BreakdownSchema(Schema):
+    """A return split by source, in the base currency: price + dividends + fx (+ fees) = total P/L."""
+
+    price = _Cents(allow_none=True, metadata={"description": "the price moves, realised and unrealised, at the "
+                                                            "rates the shares were bought at"})
+    dividends = _Cents()
+    fx = _Cents(allow_none=True, metadata={"description": "the currency moves against the base currency"})
+    fees = _Cents(metadata={"description": "totals only: fee rows and dividend charges (negative)"})
+
+
 class HoldingSchema(Schema):
     """One position valued now."""
 
@@ -51,6 +61,7 @@ class HoldingSchema(Schema):
     realised_base = _Cents()
     dividends_base = _Cents()
     fees_base = _Cents()
+    return_breakdown = fields.Nested(BreakdownSchema, metadata={"description": "null parts: not priced now"})
     weight = fields.Float(allow_none=True)
     stale = fields.Boolean()
     source = fields.String(allow_none=True)
@@ -67,6 +78,8 @@ class TotalsSchema(Schema):
     dividends = _Cents()
     fees = _Cents()
     total_pl = _Cents()
+    breakdown = fields.Nested(BreakdownSchema, metadata={
+        "description": "total_pl by source, closed positions included: price + dividends + fx + fees"})
     day_change = _Cents()
     day_change_pct = fields.Float(allow_none=True)
 
@@ -112,6 +125,27 @@ class BenchmarkSchema(Schema):
     total_return = fields.Float(allow_none=True, data_key="return", attribute="return")
 
 
+class DrawdownSchema(Schema):
+    """The largest fall of the TWR index from a peak."""
+
+    depth = fields.Float(metadata={"description": "as a fraction: -0.25 is a quarter lost; 0 without a fall"})
+    peak = fields.String(allow_none=True, metadata={"description": "the day of the peak before the fall"})
+    trough = fields.String(allow_none=True, metadata={"description": "the day of the lowest point"})
+    recovered = fields.String(allow_none=True, metadata={"description": "the first day back at the peak; null: not yet"})
+    duration_days = fields.Integer(metadata={"description": "calendar days from the peak to the recovery (or to today)"})
+
+
+class RiskSchema(Schema):
+    """Risk figures over the range, measured on the TWR index (flows taken out)."""
+
+    max_drawdown = fields.Nested(DrawdownSchema)
+    volatility = fields.Float(allow_none=True, metadata={"description": "annualised standard deviation of day returns"})
+    mean_return = fields.Float(allow_none=True, metadata={"description": "mean day return x weekdays a year"})
+    sharpe = fields.Float(allow_none=True, metadata={"description": "(mean_return - risk_free_rate) / volatility"})
+    risk_free_rate = fields.Float(metadata={"description": "the account's setting (PATCH /api/v1/me)"})
+    days = fields.Integer(metadata={"description": "day returns measured"})
+
+
 class PerformanceSchema(Schema):
     """The daily value series, TWR/MWR per period, the benchmark and the monthly grid."""
 
@@ -123,6 +157,7 @@ class PerformanceSchema(Schema):
     monthly = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(),
                                                                     values=fields.Float(allow_none=True)))
     benchmark = fields.Nested(BenchmarkSchema)
+    risk = fields.Nested(RiskSchema)
     status = fields.String(metadata={"description": "ready: computed from the current transactions; stale: the "
                                      "last result, a new one is being computed; computing: none yet (empty "
                                      "series), ask again shortly"})

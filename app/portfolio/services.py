@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from app import computed
 from app.analysis import portfolio as pm
 from app.analysis import returns as rm
+from app.analysis import risk
 from app.analysis.periods import FIRST_DAY, range_start
 from app.extensions import db
 from app.market.research import closes_for, fx_history_for
@@ -73,6 +74,11 @@ def set_benchmark(user: User, index_name: str) -> None:
         raise validation_error({"benchmark": [f"Must be one of: {', '.join(INDEX_NAMES)}."]})
     user.benchmark = index_name
     db.session.commit()
+
+
+def cost_basis_method(user: User) -> str:
+    """How the account costs a sale: "fifo" (oldest lots first, the default) or "average"."""
+    return user.cost_basis_method if user.cost_basis_method in pm.COST_BASIS_METHODS else "fifo"
 
 
 def base_currency(user: User) -> str:
@@ -245,7 +251,7 @@ def delete_split(user_id: int, split_id: int) -> None:
 def portfolio(user: User) -> dict[str, Any]:
     """Return holdings valued now (one batch quote call) and the portfolio's totals, in the base currency."""
     base = base_currency(user)
-    positions, standalone_fees, fx = _replayed(user.id, base)
+    positions, standalone_fees, fx = _replayed(user.id, base, cost_basis_method(user))
     held = [p for p in positions.values() if p.quantity > 0]
     batch = quotes_for([p.symbol for p in held]) if held else {"quotes": {}, "errors": {}}
     rates = {currency: rate for (currency, _), rate in
@@ -257,10 +263,14 @@ def portfolio(user: User) -> dict[str, Any]:
         totals["realised"] += position.realised_base
         totals["dividends"] += position.dividends_base
         totals["fees"] += position.fees_base
+        price = Decimal(str(quote["price"])) if quote and position.quantity else None
+        valued = pm.value_holding(position, price, rate) if price is not None else None
+        breakdown = pm.return_breakdown(position, valued)
+        for part, amount in breakdown.items():
+            if amount is not None:
+                totals["breakdown"][part] += amount
         if position.quantity == 0:
             continue
-        price = Decimal(str(quote["price"])) if quote else None
-        valued = pm.value_holding(position, price, rate) if price is not None else None
         change = Decimal(str(quote["change"])) * position.quantity * rate if quote else Decimal(0)
         row = stock_row(position.symbol)
         holdings.append({"symbol": position.symbol, "name": row.name if row else position.symbol,
@@ -272,7 +282,7 @@ def portfolio(user: User) -> dict[str, Any]:
                          "day_change_base": change, "realised_base": position.realised_base,
                          "dividends_base": position.dividends_base, "fees_base": position.fees_base,
                          "error": None if quote else batch["errors"].get(position.symbol, {}).get("message"),
-                         **(_valued(valued) if valued else {})})
+                         "return_breakdown": breakdown, **(_valued(valued) if valued else {})})
         totals["cost_basis"] += position.cost_basis_base
         if valued:
             totals["value"] += valued["market_value_base"]
@@ -283,6 +293,7 @@ def portfolio(user: User) -> dict[str, Any]:
         holding["weight"] = float(value / totals["value"]) if value is not None and totals["value"] else None
     holdings.sort(key=lambda h: -(h.get("market_value_base") or 0))
     totals["total_pl"] = totals["unrealised"] + totals["realised"] + totals["dividends"] - standalone_fees
+    totals["breakdown"]["fees"] = -standalone_fees  # fee rows and dividend-row charges: the rest of total_pl
     previous = totals["value"] - totals["day_change"]
     totals["day_change_pct"] = float(totals["day_change"] / previous * 100) if previous else None
     return {"base_currency": base, "holdings": holdings, "totals": totals,
@@ -301,14 +312,16 @@ def performance(user: User, range_name: str) -> dict[str, Any]:
     # portfolio must not load and hash every row in the web process (bench/pipeline.py: 30 ms of CPU).
     base, benchmark = _performance_settings(user)
     if not db.session.scalar(select(Transaction.id).where(Transaction.user_id == user.id).limit(1)):
-        return {**_performance([], base, benchmark, range_name), "status": "ready", "computed_at": None}
+        return _with_sharpe({**_performance([], base, benchmark, range_name), "status": "ready",
+                             "computed_at": None}, user)
     digest = _performance_digest(user, base, benchmark, range_name)
     found = computed.get_or_request(performance_key(user.id, range_name), PERFORMANCE_TASK, [user.id, range_name],
                                     fresh=lambda result: result.digest == digest, ttl_s=PERFORMANCE_CLAIM_S)
     if found is None:
-        return {**_performance([], base, benchmark, range_name), "status": "computing", "computed_at": None}
-    return {**found.payload, "status": "ready" if found.digest == digest else "stale",
-            "computed_at": found.computed_at.isoformat()}
+        return _with_sharpe({**_performance([], base, benchmark, range_name), "status": "computing",
+                             "computed_at": None}, user)
+    return _with_sharpe({**found.payload, "status": "ready" if found.digest == digest else "stale",
+                         "computed_at": found.computed_at.isoformat()}, user)
 
 
 def refresh_performance(user_id: int, range_name: str, rounds: int = 3) -> int:
@@ -375,7 +388,8 @@ def _performance(rows: list[Transaction], base: str, benchmark: str, range_name:
     today = utc_today()
     if not rows:
         return {"base_currency": base, "range": range_name, "series": [], "returns": {}, "monthly": {},
-                "twr_index": [], "benchmark": {"name": benchmark, "series": [], "return": None}}
+                "twr_index": [], "risk": _stored_risk(risk.risk([])),
+                "benchmark": {"name": benchmark, "series": [], "return": None}}
     first = rows[0].day
     symbols = sorted({r.symbol for r in rows})
     closes = {s: {date.fromordinal(d): Decimal(str(c)) for d, c in zip(v["d"], v["c"])}
@@ -390,14 +404,35 @@ def _performance(rows: list[Transaction], base: str, benchmark: str, range_name:
     shown = [p for p in series if p.day >= start]
     # Index histories are fetched from FIRST_DAY at most: a 1970 buy must not load 50 years of every member.
     bench = _benchmark(benchmark, max(start, FIRST_DAY), today)
+    index = rm.twr_index(series, rm.period_start(range_name, today), today)
     return {"base_currency": base, "range": range_name,
             "series": [{"date": p.day.isoformat(), "value": str(p.value), "flow": str(p.flow)} for p in shown],
             "returns": rm.period_returns(series, today),
             "monthly": {str(y): {str(m): v for m, v in months.items()} for y, months in
                         rm.monthly_returns(series).items()},
-            "twr_index": [{"date": day.isoformat(), "value": round(level, 4)} for day, level in
-                          rm.twr_index(series, rm.period_start(range_name, today), today)],
+            "twr_index": [{"date": day.isoformat(), "value": round(level, 4)} for day, level in index],
+            "risk": _stored_risk(risk.risk(index)),
             "benchmark": bench}
+
+
+def _stored_risk(figures: dict[str, Any]) -> dict[str, Any]:
+    # Stored without the Sharpe ratio: that depends on the user's risk-free rate, applied on read
+    # (so changing the rate needs no recomputation).
+    drawdown = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in figures["max_drawdown"].items()}
+    return {**figures, "max_drawdown": drawdown}
+
+
+def risk_free_rate(user: User) -> float:
+    """The user's risk-free rate for the Sharpe ratio (a fraction a year; 0 unless set)."""
+    return float(user.risk_free_rate or 0)
+
+
+def _with_sharpe(payload: dict[str, Any], user: User) -> dict[str, Any]:
+    figures = payload.get("risk")
+    if not figures:  # a result stored before risk figures existed: recomputed with the next change
+        return payload
+    rate = risk_free_rate(user)
+    return {**payload, "risk": {**figures, "sharpe": risk.sharpe(figures, rate), "risk_free_rate": rate}}
 
 
 def allocation(user: User, data: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -531,15 +566,17 @@ def _valued(valued: dict[str, Any]) -> dict[str, Any]:
 
 
 def _zero_totals() -> dict[str, Any]:
-    return {k: Decimal(0) for k in ("value", "cost_basis", "unrealised", "realised", "dividends", "fees",
-                                    "day_change")}
+    return {**{k: Decimal(0) for k in ("value", "cost_basis", "unrealised", "realised", "dividends", "fees",
+                                       "day_change")},
+            "breakdown": {"price": Decimal(0), "dividends": Decimal(0), "fx": Decimal(0)}}
 
 
 REPLAY_MEMO_SIZE = 256
 
 
-def _replayed(user_id: int, base: str) -> tuple[dict[str, pm.Position], Decimal, dict[str, dict[date, Decimal]]]:
-    """Return the user's replayed positions, their standalone fees and the FX series, in `base`.
+def _replayed(user_id: int, base: str, method: str = "fifo"
+              ) -> tuple[dict[str, pm.Position], Decimal, dict[str, dict[date, Decimal]]]:
+    """Return the user's replayed positions (sales costed by `method`), standalone fees and FX series, in `base`.
 
     The replay of a whole ledger is the bulk of a portfolio read, so it is kept in process
     memory under the user's committed ledger version (bumped in the same database transaction
@@ -552,7 +589,7 @@ def _replayed(user_id: int, base: str) -> tuple[dict[str, pm.Position], Decimal,
     today = utc_today()
     version_query = select(User.ledger_version, User.created_at).where(User.id == user_id)
     version = tuple(db.session.execute(version_query).one_or_none() or ())
-    key = (user_id, version, corporate.version(user_id), base, today)
+    key = (user_id, version, corporate.version(user_id), base, method, today)
     memo = current_app.extensions.setdefault("tickerdesk_replays", {})
     cacheable = not _inside_ledger_write()
     found = memo.get(key) if cacheable else None
@@ -569,7 +606,7 @@ def _replayed(user_id: int, base: str) -> tuple[dict[str, pm.Position], Decimal,
     on_days = _rates_on(fx, {(r.currency, r.day) for r in rows if r.currency != base})
     txns = _txns(rows, on_days)
     splits = corporate.splits_for(user_id, {r.symbol for r in rows})
-    positions = pm.replay(txns + _cash_in_lieu(txns, splits, fx), splits)
+    positions = pm.replay(txns + _cash_in_lieu(txns, splits, fx), splits, method)
     fees = _standalone_fees(rows, on_days)
     if cacheable:
         if len(memo) >= REPLAY_MEMO_SIZE:
