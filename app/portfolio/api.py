@@ -90,6 +90,26 @@ def performance(args):
     return services.performance(current_user, args["range"])
 
 
+@bp.get("/realised")
+@jwt_required()
+@bp.arguments(schemas.RealisedArgs, location="query")
+@bp.response(200, schemas.RealisedSchema)
+def realised(args):
+    """Return realised gains by calendar year and each sale, by the account's cost basis method."""
+    return services.realised(current_user, args["year"])
+
+
+@bp.get("/realised.csv")
+@jwt_required()
+@bp.arguments(schemas.RealisedArgs, location="query")
+@bp.doc(responses={"200": {"description": "One row a sale", "content": {"text/csv": {"schema": {"type": "string"}}}}})
+def realised_csv(args):
+    """Download the realised gains (of `year`, or all) as CSV, one row a sale."""
+    name = f"realised-{args['year']}.csv" if args["year"] else "realised.csv"
+    return Response(csvio.realised_csv(services.realised(current_user, args["year"])), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @bp.get("/allocation")
 @jwt_required()
 @bp.response(200, schemas.AllocationSchema)

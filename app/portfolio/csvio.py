@@ -42,6 +42,25 @@ def export_csv(rows: list[Any]) -> str:
     return out.getvalue()
 
 
+REALISED_COLUMNS = ("date", "symbol", "quantity", "currency", "proceeds", "cost", "gain", "base_currency",
+                    "proceeds_base", "cost_base", "gain_base", "cash_in_lieu")
+
+
+def realised_csv(data: dict[str, Any]) -> str:
+    """Return the sales of `services.realised()` as CSV: one row a sale, local and base amounts to the cent."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REALISED_COLUMNS)
+    cents = Decimal("0.01")
+    for sale in data["sales"]:
+        writer.writerow([sale["date"], sale["symbol"], plain(sale["quantity"]), sale["currency"],
+                         *(format(sale[k].quantize(cents), "f") for k in ("proceeds", "cost", "gain")),
+                         data["base_currency"],
+                         *(format(sale[k].quantize(cents), "f") for k in ("proceeds_base", "cost_base", "gain_base")),
+                         "yes" if sale["cash_in_lieu"] else ""])
+    return out.getvalue()
+
+
 def neutralise(text: str) -> str:
     """Return a cell a spreadsheet shows as text: one apostrophe before anything that reads as a formula."""
     return "'" + text if _FORMULA.match(text) else text

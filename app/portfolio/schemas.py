@@ -218,3 +218,44 @@ class SplitQuerySchema(Schema):
 
 class SplitListSchema(Schema):
     items = fields.List(fields.Nested(SplitSchema))
+
+
+class RealisedArgs(Schema):
+    """`year`: only that calendar year's sales (the yearly totals are always all years)."""
+
+    year = fields.Integer(load_default=None, validate=validate.Range(min=1970, max=9999))
+
+
+class RealisedYearSchema(Schema):
+    """One calendar year's sales, in the base currency."""
+
+    year = fields.Integer()
+    proceeds = _Cents()
+    cost = _Cents()
+    gain = _Cents()
+
+
+class SaleSchema(Schema):
+    """One sale's realised gain (quantity as entered; local = the stock's currency)."""
+
+    date = fields.String()
+    symbol = fields.String()
+    quantity = _Money()
+    currency = fields.String()
+    proceeds = _Cents(metadata={"description": "net of the sell commission"})
+    cost = _Cents(metadata={"description": "of the shares sold, by the account's cost basis method"})
+    gain = _Cents()
+    proceeds_base = _Cents()
+    cost_base = _Cents()
+    gain_base = _Cents()
+    cash_in_lieu = fields.Boolean(metadata={"description": "booked by a reverse split, not by you"})
+
+
+class RealisedSchema(Schema):
+    """Realised gains by calendar year and sale."""
+
+    base_currency = fields.String()
+    method = fields.String(metadata={"description": "fifo or average (the account's setting)"})
+    year = fields.Integer(allow_none=True)
+    years = fields.List(fields.Nested(RealisedYearSchema))
+    sales = fields.List(fields.Nested(SaleSchema))

@@ -300,6 +300,21 @@ def portfolio(user: User) -> dict[str, Any]:
             "complete": all(h.get("market_value_base") is not None for h in holdings)}
 
 
+def realised(user: User, year: int | None = None) -> dict[str, Any]:
+    """Return realised gains by calendar year and each sale (of `year`, or all), by the account's cost method."""
+    base, method = base_currency(user), cost_basis_method(user)
+    positions, _fees, _fx = _replayed(user.id, base, method)
+    years = pm.realised_by_year(positions.values())
+    sales = sorted(({"date": sale.day.isoformat(), "symbol": pos.symbol, "quantity": sale.quantity,
+                     "currency": pos.currency, "proceeds": sale.proceeds_local, "cost": sale.cost_local,
+                     "gain": sale.gain_local, "proceeds_base": sale.proceeds_base, "cost_base": sale.cost_base,
+                     "gain_base": sale.gain_base, "cash_in_lieu": sale.cash_in_lieu}
+                    for pos in positions.values() for sale in pos.sales
+                    if year is None or sale.day.year == year), key=lambda s: (s["date"], s["symbol"]))
+    return {"base_currency": base, "method": method, "year": year,
+            "years": [{"year": y, **sums} for y, sums in years.items()], "sales": sales}
+
+
 def performance(user: User, range_name: str) -> dict[str, Any]:
     """Return the daily value series, TWR and MWR per period, the benchmark and the monthly grid.
 
