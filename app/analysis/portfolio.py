@@ -225,6 +225,31 @@ def _held_before(txns: list[Txn], splits: list[Split], symbol: str, day: date) -
     return held
 
 
+def held_before_each(txns: Iterable[Txn], splits: Iterable[Split], symbol: str,
+                     days: Iterable[date]) -> dict[date, Decimal]:
+    """The quantity of `symbol` held at the start of each of `days` (before its trades, after its splits).
+
+    In the shares of that day: what a dividend with that ex-date is paid on. One pass.
+    """
+    wanted = sorted(set(days))
+    events: list[tuple[date, int, int, Txn | Split]] = [(t.day, 1, t.id, t) for t in txns if t.symbol == symbol]
+    events += [(sp.day, 0, 0, sp) for sp in splits if sp.symbol == symbol]
+    events.sort(key=lambda e: e[:3])
+    held, out, i = ZERO, {}, 0
+    for day in wanted:
+        while i < len(events) and (events[i][0] < day or (events[i][0] == day and events[i][1] == 0)):
+            item = events[i][3]
+            if isinstance(item, Split):
+                held *= item.ratio
+            elif item.kind == "buy":
+                held += item.quantity
+            elif item.kind == "sell":
+                held -= item.quantity
+            i += 1
+        out[day] = held
+    return out
+
+
 def held_on(txns: Iterable[Txn], symbol: str, day: date) -> Decimal:
     """Return the quantity of `symbol` held at the end of `day` (all of that day's trades included)."""
     held = ZERO

@@ -80,7 +80,7 @@ def profiles(self: Any) -> dict[str, Any]:
 
 @_task("splits")
 def splits(self: Any) -> dict[str, Any]:
-    """Fetch the split events of every held or alerted stock, store the new ones; skip if a run is going."""
+    """Fetch the splits, then the dividends, of every held or alerted stock and store them; skip if a run is going."""
     return _locked(self, "splits", refresh_splits)
 
 
@@ -92,13 +92,15 @@ def splits_of(symbols: list[str]) -> dict[str, Any]:
 
     wanted = sorted({str(s) for s in symbols})[:SPLITS_OF_MAX]
     result = research.refresh_splits(wanted)
-    return {"fetched": len(result["fetched"]), "failed": len(result["failed"])}
+    paid = research.refresh_dividends(wanted)  # after the splits: amounts are stored in the ex-date's shares
+    return {"fetched": len(result["fetched"]), "failed": len(result["failed"]),
+            "dividends_fetched": len(paid["fetched"])}
 
 
 def refresh_splits() -> dict[str, Any]:
     """One splits run: every symbol anyone holds or has an alert on (a split changes both); return counts."""
     from app.market import research  # noqa: PLC0415
-    from app.market.providers.base import SPLITS  # noqa: PLC0415
+    from app.market.providers.base import DIVIDENDS, SPLITS  # noqa: PLC0415
 
     started = time.perf_counter()
     chain = job_chain(SPLITS)
@@ -109,7 +111,11 @@ def refresh_splits() -> dict[str, Any]:
     counts = Pacer(chain, calls_per_symbol=1).run(
         symbols, lambda chunk: research.refresh_splits(chunk, chain.names), deadline)
     counts.raise_if_all_failed()
-    return _done("splits", started, counts, symbols=len(symbols))
+    paying = job_chain(DIVIDENDS)
+    paid = Pacer(paying, calls_per_symbol=1).run(
+        symbols, lambda chunk: research.refresh_dividends(chunk, paying.names), deadline) if paying.names else None
+    return _done("splits", started, counts, symbols=len(symbols),
+                 dividends_fetched=paid.fetched if paid else 0, dividends_failed=paid.failed if paid else 0)
 
 
 def held_or_alerted() -> list[str]:

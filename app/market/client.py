@@ -26,7 +26,7 @@ from app.market import budget
 from app.market.providers import base as caps
 from app.market.providers.base import Provider
 from app.market.types import (BatchResult, Bar, BudgetExhaustedError, FxRate, MarketError, NewsItem, Profile,
-                              ProviderError, ProviderUnavailableError, Quote, RateLimitedError, SplitEvent,
+                              DividendEvent, ProviderError, ProviderUnavailableError, Quote, RateLimitedError, SplitEvent,
                               SymbolNotFoundError)
 from app.ops.breaker import CLOSED, OPEN, CircuitBreaker
 
@@ -111,6 +111,11 @@ class MarketClient:
         """Return the symbol's split events from `start` to `end`, oldest first."""
         return await self._coalesced(("splits", symbol, start, end),
                                      lambda p: p.splits(symbol, start, end), caps.SPLITS, symbol)
+
+    async def fetch_dividends(self, symbol: str, start: date, end: date) -> list[DividendEvent]:
+        """Return the symbol's cash dividends from `start` to `end`, oldest first."""
+        return await self._coalesced(("dividends", symbol, start, end),
+                                     lambda p: p.dividends(symbol, start, end), caps.DIVIDENDS, symbol)
 
     async def fetch_profile(self, symbol: str) -> Profile:
         """Return the company's fundamentals."""

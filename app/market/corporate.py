@@ -1,4 +1,5 @@
-"""Stock splits as portfolios and alerts read them: the providers' events plus the ones a user entered.
+"""Corporate actions as portfolios and alerts read them: splits (the providers' and the ones a user
+entered) and cash dividends (the providers').
 
 Splits are applied on read (app.analysis.portfolio): a user's transactions stay as entered.
 A provider split (`owner` 0) applies to everyone; a split a user entered applies to that
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.analysis import portfolio as pm
 from app.extensions import db
-from app.models import StockSplit
+from app.models import DividendEvent, StockSplit
 from app.ops.errors import APIError, validation_error
 
 MAX_RATIO = 10_000  # 1 -> 10,000 shares (or back) is already beyond any split on record
@@ -96,6 +97,55 @@ def store_events(events: Iterable[tuple[str, date, int, int, str]]) -> list[str]
         fresh.append(symbol)
     db.session.commit()
     return fresh
+
+
+MAX_DIVIDEND = Decimal(1_000_000)  # per share: beyond it a provider's figure is garbage
+
+
+def store_dividends(events: Iterable[Any]) -> int:
+    """Store provider dividend events (market.types.DividendEvent), one per symbol and ex-date; return how many changed.
+
+    Amounts are stored per share as held on the ex-date: an amount restated in today's shares
+    (`adjusted`) is multiplied back by the ratios of the provider splits after the ex-date. An
+    event stored before with another amount or pay date (announced, then final) is updated.
+    """
+    events = [e for e in events if 0 < e.amount and Decimal(str(e.amount)) < MAX_DIVIDEND and e.currency]
+    splits = splits_for(None, {e.symbol for e in events})
+    changed = 0
+    for e in events:
+        amount = Decimal(str(e.amount))
+        if e.adjusted:
+            amount *= pm.factor_after(splits, e.symbol, e.ex_date)
+        amount = amount.quantize(Decimal("0.000001"))
+        row = db.session.scalar(select(DividendEvent).where(DividendEvent.symbol == e.symbol,
+                                                            DividendEvent.ex_date == e.ex_date))
+        if row is not None:
+            if (row.amount, row.pay_date, row.currency) != (amount, e.pay_date or row.pay_date, e.currency.upper()):
+                row.amount, row.pay_date, row.currency = amount, e.pay_date or row.pay_date, e.currency.upper()
+                changed += 1
+            continue
+        try:
+            with db.session.begin_nested():
+                db.session.add(DividendEvent(symbol=e.symbol, ex_date=e.ex_date, pay_date=e.pay_date, amount=amount,
+                                             currency=e.currency.upper(), source=e.source))
+            changed += 1
+        except IntegrityError:
+            continue  # another worker stored it first
+    db.session.commit()
+    return changed
+
+
+def dividends_for(symbols: Iterable[str], start: date | None = None, end: date | None = None) -> list[DividendEvent]:
+    """The stored dividend events of `symbols` (ex-date in [start, end] when given), oldest first."""
+    wanted = sorted(set(symbols))
+    if not wanted:
+        return []
+    query = select(DividendEvent).where(DividendEvent.symbol.in_(wanted))
+    if start is not None:
+        query = query.where(DividendEvent.ex_date >= start)
+    if end is not None:
+        query = query.where(DividendEvent.ex_date <= end)
+    return list(db.session.scalars(query.order_by(DividendEvent.ex_date, DividendEvent.symbol)))
 
 
 def listed(user_id: int, symbols: Iterable[str]) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from app.analysis.sentiment import score_news
 from app.extensions import db
 from app.market import bars as market_bars
 from app.market.service import chain_settings, client_on_loop, market_cache, utc_today
-from app.market.types import MarketError, ProviderUnavailableError
+from app.market.types import DividendEvent, MarketError, ProviderUnavailableError
 from app.models import PriceBar
 
 log = structlog.get_logger(__name__)
@@ -146,6 +146,29 @@ def refresh_splits(symbols: Iterable[str], providers: tuple[str, ...] | None = N
     return _outcome((found, errors))
 
 
+DIVIDEND_AHEAD_DAYS = 60  # announced dividends up to this far ahead (the calendar's "upcoming")
+
+
+def refresh_dividends(symbols: Iterable[str], providers: tuple[str, ...] | None = None,
+                      ttl_s: float | None = None) -> dict[str, list[str]]:
+    """Fetch the symbols' cash dividends now and store them (app.market.corporate); return fetched/failed.
+
+    Run after the splits of the same symbols: an amount restated in today's shares is turned
+    back into the shares of its ex-date with the splits stored then.
+    """
+    from app.market import corporate  # noqa: PLC0415 - corporate reads the models only
+
+    found, errors = _bulk("dividends", list(symbols), _fetch_dividends, _dividends_payload, ttl=ttl_s or "history",
+                          force=True, providers=providers)
+    events = [DividendEvent(symbol, date.fromisoformat(e["ex_date"]), e["amount"], e["currency"], e["source"],
+                            date.fromisoformat(e["pay_date"]) if e["pay_date"] else None, e["adjusted"])
+              for symbol, value in found.items() if not value["stale"] for e in value["items"]]
+    changed = corporate.store_dividends(events)
+    if changed:
+        log.info("dividends_stored", changed=changed)
+    return _outcome((found, errors))
+
+
 def refresh_closes(symbols: Iterable[str], start: date, end: date,
                    ttl_s: float | None = None) -> dict[str, list[str]]:
     """Reload the symbols' closes (fetching the days never stored) into the entries `closes_for` reads."""
@@ -244,6 +267,16 @@ def _fetch_splits(client: Any, symbol: str) -> Awaitable[Any]:
 def _splits_payload(events: list[Any]) -> dict[str, Any]:
     return {"items": [{"ex_date": e.ex_date.isoformat(), "from": e.ratio_from, "to": e.ratio_to, "source": e.source}
                       for e in events]}
+
+
+def _fetch_dividends(client: Any, symbol: str) -> Awaitable[Any]:
+    return client.fetch_dividends(symbol, SPLITS_FROM, utc_today() + timedelta(days=DIVIDEND_AHEAD_DAYS))
+
+
+def _dividends_payload(events: list[Any]) -> dict[str, Any]:
+    return {"items": [{"ex_date": e.ex_date.isoformat(), "amount": e.amount, "currency": e.currency,
+                       "source": e.source, "pay_date": e.pay_date.isoformat() if e.pay_date else None,
+                       "adjusted": e.adjusted} for e in events]}
 
 
 def _fetch_profile(client: Any, symbol: str) -> Awaitable[Any]:

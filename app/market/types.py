@@ -60,6 +60,23 @@ class SplitEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class DividendEvent:
+    """A cash dividend as a provider reports it: `amount` per share to holders at the start of `ex_date`.
+
+    `adjusted` says the amount is restated in today's shares (Yahoo's chart events, the demo
+    market): divided by the ratios of the splits after the ex-date. Stored as traded then.
+    """
+
+    symbol: str
+    ex_date: date
+    amount: float
+    currency: str | None
+    source: str
+    pay_date: date | None = None
+    adjusted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """Fundamentals of one company; any figure may be unknown (None)."""
 

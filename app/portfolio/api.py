@@ -90,6 +90,33 @@ def performance(args):
     return services.performance(current_user, args["range"])
 
 
+@bp.get("/dividends")
+@jwt_required()
+@bp.response(200, schemas.DividendsSchema)
+def dividends():
+    """Return the dividend inbox (paid, not booked: accept, edit or dismiss each) and the calendar with yield on cost."""
+    return services.dividends(current_user)
+
+
+@bp.post("/dividends/accept")
+@jwt_required()
+@bp.arguments(schemas.DividendAcceptSchema)
+@bp.response(201, schemas.TransactionSchema)
+def accept_dividend(body):
+    """Book a proposed dividend as a transaction; give quantity, amount_per_share, date or fee to change it."""
+    return services.accept_dividend(current_user, body["symbol"], body["ex_date"], body.get("quantity"),
+                                    body.get("amount_per_share"), body.get("day"), body.get("fee") or Decimal(0))
+
+
+@bp.post("/dividends/dismiss")
+@jwt_required()
+@bp.arguments(schemas.DividendDecisionSchema)
+@bp.response(204)
+def dismiss_dividend(body):
+    """Dismiss a proposed dividend; it is not proposed again."""
+    services.dismiss_dividend(current_user, body["symbol"], body["ex_date"])
+
+
 @bp.get("/realised")
 @jwt_required()
 @bp.arguments(schemas.RealisedArgs, location="query")

@@ -259,3 +259,84 @@ class RealisedSchema(Schema):
     year = fields.Integer(allow_none=True)
     years = fields.List(fields.Nested(RealisedYearSchema))
     sales = fields.List(fields.Nested(SaleSchema))
+
+
+class DividendProposalSchema(Schema):
+    """A dividend paid on shares held at its ex-date, not booked yet."""
+
+    symbol = fields.String()
+    ex_date = fields.Date()
+    pay_date = fields.Date()
+    quantity = _Money(metadata={"description": "shares held at the start of the ex-date (in that day's shares)"})
+    amount_per_share = _Money()
+    amount = _Cents(metadata={"description": "quantity x amount_per_share, in `currency`"})
+    currency = fields.String()
+    source = fields.String()
+
+
+class UpcomingDividendSchema(Schema):
+    """An announced dividend of a stock held now."""
+
+    symbol = fields.String()
+    ex_date = fields.Date()
+    pay_date = fields.Date()
+    quantity = _Money()
+    amount_per_share = _Money()
+    amount = _Cents(metadata={"description": "expected"})
+    currency = fields.String()
+
+
+class ReceivedDividendSchema(Schema):
+    """A dividend booked in the last two years."""
+
+    date = fields.Date()
+    symbol = fields.String()
+    amount = _Cents()
+    currency = fields.String()
+    amount_base = _Cents()
+
+
+class YieldOnCostSchema(Schema):
+    """Dividends received in the last 365 days over the cost of the shares held now."""
+
+    symbol = fields.String()
+    currency = fields.String()
+    trailing_12m = _Cents()
+    cost_basis = _Cents()
+    yield_on_cost = fields.Float(allow_none=True)
+
+
+class DividendTotalSchema(Schema):
+    """The portfolio's yield on cost, in the base currency."""
+
+    trailing_12m_base = _Cents()
+    cost_basis_base = _Cents()
+    yield_on_cost = fields.Float(allow_none=True)
+
+
+class DividendsSchema(Schema):
+    """The dividend inbox and calendar."""
+
+    base_currency = fields.String()
+    inbox = fields.List(fields.Nested(DividendProposalSchema))
+    inbox_total = fields.Integer(metadata={"description": "all open proposals (the inbox lists the newest 200)"})
+    received = fields.List(fields.Nested(ReceivedDividendSchema))
+    upcoming = fields.List(fields.Nested(UpcomingDividendSchema))
+    yield_on_cost = fields.List(fields.Nested(YieldOnCostSchema))
+    total = fields.Nested(DividendTotalSchema)
+
+
+class DividendDecisionSchema(Schema):
+    """Which proposal: its stock and ex-date."""
+
+    symbol = fields.String(required=True, validate=validate.Length(min=1, max=24))
+    ex_date = fields.Date(required=True)
+
+
+class DividendAcceptSchema(DividendDecisionSchema):
+    """Accept a proposal as it is, or with what your statement says."""
+
+    quantity = Amount(load_default=None, validate=validate.Range(min=0, min_inclusive=False))
+    amount_per_share = Amount(load_default=None, validate=validate.Range(min=0, min_inclusive=False))
+    date = fields.Date(load_default=None, attribute="day", metadata={"description": "default: the pay date"})
+    fee = Amount(load_default=None, validate=validate.Range(min=0), metadata={"description": "e.g. withholding tax"})

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from flask import current_app
 from prometheus_client import Counter
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from app import computed
 from app.analysis import portfolio as pm
@@ -29,7 +30,7 @@ from app.extensions import db
 from app.market.research import closes_for, fx_history_for
 from app.market.service import quotes_for, utc_today
 from app.market.types import MarketError
-from app.models import Stock, Transaction, User
+from app.models import DividendDecision, Stock, Transaction, User
 from app.ops.errors import APIError, validation_error
 from app.portfolio import amounts
 from app.market import corporate
@@ -246,6 +247,159 @@ def delete_split(user_id: int, split_id: int) -> None:
     with _ledger_write(user_id):
         corporate.delete_user_split(user_id, split_id)
         _check_replay(user_id, transactions(user_id), because="Without that split")
+
+
+BOOKED_WINDOW_DAYS = 31  # a dividend row of the stock from the ex-date to this long after the pay date books it
+DIVIDEND_INBOX_MAX = 200  # proposals listed at once (the total is given); older ones follow as these are decided
+RECEIVED_SHOWN_DAYS = 730
+
+
+def dividend_proposals(user_id: int) -> list[dict[str, Any]]:
+    """The dividends the user was paid and has not booked: one per stock held on an ex-date, newest first.
+
+    For each stored dividend event (app.market.corporate) of a stock in the ledger whose pay date
+    has come, with shares held at the start of its ex-date (splits applied, in that day's shares),
+    unless the user decided on it (accepted or dismissed: it never comes back) or already booked a
+    dividend of that stock from the ex-date to BOOKED_WINDOW_DAYS after the pay date. The amount is
+    the quantity x the amount per share, in the stock's currency; a dividend paid in another
+    currency than the stock trades in is not proposed (book it by hand).
+    """
+    rows = ledger(user_id)
+    if not rows:
+        return []
+    today = utc_today()
+    symbols = {r.symbol for r in rows}
+    events = [e for e in corporate.dividends_for(symbols, start=rows[0].day, end=today)
+              if (e.pay_date or e.ex_date) <= today]
+    if not events:
+        return []
+    decided = set(db.session.execute(select(DividendDecision.symbol, DividendDecision.ex_date)
+                                     .where(DividendDecision.user_id == user_id)).all())
+    txns = _txns(rows, {})
+    splits = corporate.splits_for(user_id, symbols)
+    # A reverse split's fraction was paid out in cash: only the whole shares get the dividend.
+    txns += pm.cash_in_lieu(txns, splits, lambda _symbol, _day: Decimal(1))
+    currency = {r.symbol: r.currency for r in rows}
+    booked: dict[str, list[date]] = {}
+    for r in rows:
+        if r.kind == "dividend":
+            booked.setdefault(r.symbol, []).append(r.day)
+    by_symbol: dict[str, list[Any]] = {}
+    for e in events:
+        if (e.symbol, e.ex_date) not in decided and e.currency == currency[e.symbol]:
+            by_symbol.setdefault(e.symbol, []).append(e)
+    out = []
+    for symbol, mine in by_symbol.items():
+        held = pm.held_before_each([t for t in txns if t.symbol == symbol], splits, symbol, [e.ex_date for e in mine])
+        for e in mine:
+            pay = e.pay_date or e.ex_date
+            if held[e.ex_date] <= 0 or any(e.ex_date <= d <= pay + timedelta(days=BOOKED_WINDOW_DAYS)
+                                           for d in booked.get(symbol, ())):
+                continue
+            amount, quantity = Decimal(e.amount), _plain(held[e.ex_date])
+            out.append({"symbol": symbol, "ex_date": e.ex_date, "pay_date": pay, "quantity": quantity,
+                        "amount_per_share": _plain(amount), "amount": quantity * amount, "currency": e.currency,
+                        "source": e.source})
+    return sorted(out, key=lambda p: (p["pay_date"], p["symbol"]), reverse=True)
+
+
+def _plain(number: Decimal) -> Decimal:
+    """2.0 -> 2, 0.820000 -> 0.82: what a statement shows (the value is unchanged)."""
+    if number == number.to_integral_value():
+        return number.quantize(Decimal(1))
+    return number.normalize()
+
+
+def dividends(user: User) -> dict[str, Any]:
+    """The dividend inbox (proposals to accept, edit or dismiss) and the calendar with yield on cost."""
+    proposals = dividend_proposals(user.id)
+    return {"base_currency": base_currency(user), "inbox": proposals[:DIVIDEND_INBOX_MAX],
+            "inbox_total": len(proposals), **dividend_calendar(user)}
+
+
+def accept_dividend(user: User, symbol: str, ex_date: date, quantity: Decimal | None = None,
+                    amount_per_share: Decimal | None = None, day: date | None = None,
+                    fee: Decimal = Decimal(0)) -> Transaction:
+    """Book a proposed dividend as a transaction (as proposed, or with the user's quantity, amount, date, fee)."""
+    proposal = _proposal(user.id, canonical(symbol), ex_date)
+    entry = TransactionIn(symbol=proposal["symbol"], kind="dividend", quantity=quantity or proposal["quantity"],
+                          price=amount_per_share or proposal["amount_per_share"], day=day or proposal["pay_date"],
+                          fee=fee, currency=proposal["currency"], note=f"Dividend, ex-date {ex_date.isoformat()}")
+    with _ledger_write(user.id):
+        if len(ledger(user.id)) >= MAX_TRANSACTIONS:
+            raise APIError(409, f"At most {MAX_TRANSACTIONS} transactions per portfolio.", code="limit_reached")
+        row = _row(user.id, entry, None)
+        db.session.add(row)
+        db.session.flush()
+        db.session.add(DividendDecision(user_id=user.id, symbol=proposal["symbol"], ex_date=ex_date,
+                                        status="accepted", transaction_id=row.id))
+    return row
+
+
+def dismiss_dividend(user: User, symbol: str, ex_date: date) -> None:
+    """Dismiss a proposed dividend for good (it is not proposed again)."""
+    proposal = _proposal(user.id, canonical(symbol), ex_date)
+    db.session.add(DividendDecision(user_id=user.id, symbol=proposal["symbol"], ex_date=ex_date, status="dismissed"))
+    try:
+        db.session.commit()
+    except IntegrityError:  # decided at the same moment in another request
+        db.session.rollback()
+
+
+def _proposal(user_id: int, symbol: str, ex_date: date) -> dict[str, Any]:
+    found = next((p for p in dividend_proposals(user_id) if p["symbol"] == symbol and p["ex_date"] == ex_date), None)
+    if found is None:
+        raise APIError(404, f"No open dividend proposal for {symbol} with ex-date {ex_date.isoformat()}: it was "
+                       "decided already, is not paid yet, or no shares were held on that day.", code="not_found")
+    return found
+
+
+def dividend_calendar(user: User) -> dict[str, Any]:
+    """Dividends received (the last two years) and upcoming (announced, of stocks held), with yield on cost.
+
+    Yield on cost is the dividends received in the last 365 days over what the shares held now
+    cost (local for a stock, base for the total). An upcoming dividend's expected amount is its
+    amount per share x the shares held now (before its ex-date) or at its ex-date (after it).
+    """
+    base = base_currency(user)
+    today = utc_today()
+    rows = ledger(user.id)
+    positions, _fees, fx = _replayed(user.id, base, cost_basis_method(user))
+    rates = _rates_on(fx, {(r.currency, r.day) for r in rows if r.kind == "dividend"})
+    received = [{"date": r.day, "symbol": r.symbol, "amount": Decimal(r.quantity) * Decimal(r.price),
+                 "currency": r.currency,
+                 "amount_base": Decimal(r.quantity) * Decimal(r.price) * rates.get((r.currency, r.day), Decimal(1))}
+                for r in rows if r.kind == "dividend" and r.day > today - timedelta(days=RECEIVED_SHOWN_DAYS)]
+    held = {s: p for s, p in positions.items() if p.quantity > 0}
+    splits = corporate.splits_for(user.id, held)
+    txns = _txns([r for r in rows if r.symbol in held], {})
+    upcoming = []
+    for e in corporate.dividends_for(held, start=today - timedelta(days=BOOKED_WINDOW_DAYS)):
+        pay = e.pay_date or e.ex_date
+        if pay <= today:
+            continue
+        quantity = (held[e.symbol].quantity if e.ex_date > today else
+                    pm.held_before_each(txns, splits, e.symbol, [e.ex_date])[e.ex_date])
+        upcoming.append({"symbol": e.symbol, "ex_date": e.ex_date, "pay_date": pay, "quantity": quantity,
+                         "amount_per_share": Decimal(e.amount), "amount": quantity * Decimal(e.amount),
+                         "currency": e.currency})
+    year_ago = today - timedelta(days=365)
+    trailing: dict[str, Decimal] = {}
+    trailing_base = Decimal(0)
+    for item in received:
+        if item["date"] > year_ago and item["symbol"] in held:
+            trailing[item["symbol"]] = trailing.get(item["symbol"], Decimal(0)) + item["amount"]
+            trailing_base += item["amount_base"]
+    yields = [{"symbol": s, "currency": p.currency, "trailing_12m": trailing.get(s, Decimal(0)),
+               "cost_basis": p.cost_basis_local,
+               "yield_on_cost": float(trailing.get(s, 0) / p.cost_basis_local) if p.cost_basis_local else None}
+              for s, p in sorted(held.items())]
+    cost_base = sum((p.cost_basis_base for p in held.values()), Decimal(0))
+    return {"received": sorted(received, key=lambda i: (i["date"], i["symbol"]), reverse=True),
+            "upcoming": sorted(upcoming, key=lambda i: (i["pay_date"], i["symbol"])),
+            "yield_on_cost": yields,
+            "total": {"trailing_12m_base": trailing_base, "cost_basis_base": cost_base,
+                      "yield_on_cost": float(trailing_base / cost_base) if cost_base else None}}
 
 
 def portfolio(user: User) -> dict[str, Any]:

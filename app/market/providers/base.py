@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
 
-from app.market.types import Bar, FxRate, NewsItem, Profile, Quote, SearchHit, SplitEvent
+from app.market.types import Bar, DividendEvent, FxRate, NewsItem, Profile, Quote, SearchHit, SplitEvent
 
 # What a provider can do; the client only asks a provider for what it declares.
 QUOTES = "quotes"
@@ -17,6 +17,7 @@ NEWS = "news"
 FX = "fx"
 SEARCH = "search"
 SPLITS = "splits"
+DIVIDENDS = "dividends"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,10 @@ class Provider(abc.ABC):
 
     async def splits(self, symbol: str, start: date, end: date) -> list[SplitEvent]:
         """Return the symbol's splits with an ex-date from `start` to `end`, oldest first."""
+        raise NotImplementedError
+
+    async def dividends(self, symbol: str, start: date, end: date) -> list[DividendEvent]:
+        """Return the symbol's cash dividends with an ex-date from `start` to `end`, oldest first."""
         raise NotImplementedError
 
     async def aclose(self) -> None:

@@ -25,9 +25,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.market.providers import demo_data as data
-from app.market.providers.base import (FX, HISTORY, NEWS, PROFILE, QUOTES, SEARCH, SPLITS, Limits, Provider,
-                                       register)
-from app.market.types import (Bar, FxRate, NewsItem, Profile, ProviderError, Quote, SearchHit, SplitEvent,
+from app.market.providers.base import (DIVIDENDS, FX, HISTORY, NEWS, PROFILE, QUOTES, SEARCH, SPLITS, Limits,
+                                       Provider, register)
+from app.market.types import (Bar, DividendEvent, FxRate, NewsItem, Profile, ProviderError, Quote, SearchHit, SplitEvent,
                               SymbolNotFoundError)
 
 SOURCE = data.SOURCE
@@ -43,6 +43,7 @@ _CRISES = ((date(2008, 9, 15), date(2009, 3, 31)), (date(2020, 2, 24), date(2020
 # and a 1-for-10 reverse split inside the served history. History and quotes are split-adjusted,
 # as Yahoo's are: before the ex-date the shares traded at 4 times (a tenth of) the served price.
 SPLIT_EVENTS = {"NVDA": ((date(2024, 6, 10), 1, 4),), "HFG.DE": ((date(2023, 6, 12), 10, 1),)}
+DIVIDEND_NOTICE_DAYS = 30  # a dividend is announced this long before its ex-date
 _LOCK = threading.RLock()
 _PACK = struct.Struct(">16sqq").pack
 _UNPACK8 = struct.Struct(">8I").unpack
@@ -54,7 +55,7 @@ class DemoProvider(Provider):
     """Simulated market: deterministic daily history, live intraday ticks, fundamentals, news, FX."""
 
     name = "demo"
-    capabilities = frozenset({QUOTES, HISTORY, PROFILE, NEWS, FX, SEARCH, SPLITS})
+    capabilities = frozenset({QUOTES, HISTORY, PROFILE, NEWS, FX, SEARCH, SPLITS, DIVIDENDS})
     limits = Limits(batch_size=100, rate_per_s=1000.0, concurrency=100, timeout_s=5.0)
 
     def __init__(self, settings: Mapping[str, Any] | None = None, *,
@@ -101,6 +102,26 @@ class DemoProvider(Provider):
         today = self.now().date()
         return [SplitEvent(rec.symbol, day, old, new, SOURCE) for day, old, new in SPLIT_EVENTS.get(rec.symbol, ())
                 if start <= day <= min(end, today)]
+
+    async def dividends(self, symbol: str, start: date, end: date) -> list[DividendEvent]:
+        """Return the simulated cash dividends with an ex-date in [start, end], the next one announced ahead.
+
+        Seven in ten stocks pay (a pure function of the symbol): US-listed quarterly (February,
+        May, August, November), the others once a year in May, a yield of 1 to 4 % of the close
+        before the ex-date. Amounts are in today's shares (split-adjusted), as Yahoo's are.
+        """
+        await self._simulate_call()
+        rec = self._record(symbol)
+        p = _params(rec)
+        today = self.now().date()
+        end = min(end, today + timedelta(days=DIVIDEND_NOTICE_DAYS))
+        out = []
+        for ex_date, pay_date, share in _dividend_days(p, max(start, FIRST_DAY), end):
+            n = _day_index(min(ex_date, today) - timedelta(days=1))
+            close = math.exp(_log_closes(p, n, n)[0]) * p.scale
+            out.append(DividendEvent(rec.symbol, ex_date, round(close * share, 4), rec.currency, SOURCE,
+                                     pay_date=pay_date, adjusted=True))
+        return out
 
     async def profile(self, symbol: str) -> Profile:
         """Return deterministic sector-typical fundamentals; market cap and ratios follow the price."""
@@ -281,6 +302,25 @@ def _bridge_point(key: bytes, day: int, a: int, va: float, b: int, vb: float, k:
 
 _ORDS: list[int] = []
 _SERIES: dict[str, tuple[random.Random, list[float], list[int]]] = {}
+
+
+def _dividend_days(p: _Sym, start: date, end: date) -> list[tuple[date, date, float]]:
+    """(ex-date, pay date, share of the price paid) of the symbol's dividends in [start, end]."""
+    if p.key[9] >= 179 and p.rec.symbol not in SPLIT_EVENTS:  # about three in ten pay nothing; splitters pay
+        return []
+    annual_yield = 0.01 + 0.03 * p.key[10] / 255
+    quarterly = p.rec.currency == "USD"
+    months, day_of_month = ((2, 5, 8, 11), 8 + p.key[11] % 12) if quarterly else ((5,), 2 + p.key[11] % 20)
+    out = []
+    for year in range(start.year, end.year + 1):
+        for month in months:
+            ex_date = date(year, month, day_of_month)
+            while ex_date.weekday() >= 5:
+                ex_date += timedelta(days=1)
+            if start <= ex_date <= end:
+                pay = ex_date + timedelta(days=14 if quarterly else 3)
+                out.append((ex_date, pay, annual_yield / len(months)))
+    return out
 
 
 def _day_index(day: date) -> int:

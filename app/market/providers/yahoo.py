@@ -18,6 +18,7 @@ Splits come from the chart's `events.splits` (`events=split`), dated by the exch
 from __future__ import annotations
 
 import asyncio
+import math
 import logging
 import time
 import weakref
@@ -26,10 +27,10 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.market.providers.base import FX, HISTORY, QUOTES, SEARCH, SPLITS, Limits, register
+from app.market.providers.base import DIVIDENDS, FX, HISTORY, QUOTES, SEARCH, SPLITS, Limits, register
 from app.market.providers.http import (HttpProvider, as_int, epoch, make_quote, num, path_symbol, split_ratio,
                                       utc_from_ts)
-from app.market.types import (Bar, FxRate, ProviderError, Quote, RateLimitedError, SearchHit, SplitEvent,
+from app.market.types import (Bar, DividendEvent, FxRate, ProviderError, Quote, RateLimitedError, SearchHit, SplitEvent,
                               SymbolNotFoundError)
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,23 @@ def parse_chart_splits(result: dict[str, Any], symbol: str, start: date, end: da
     return sorted(out, key=lambda e: e.ex_date)
 
 
+def parse_chart_dividends(result: dict[str, Any], symbol: str, start: date, end: date) -> list[DividendEvent]:
+    """Dividend events of one chart result (`events.dividends`: {ts: {amount, date}}) in [start, end].
+
+    Yahoo restates the amounts of dividends before a split in today's shares (adjusted=True);
+    the currency is the chart's (meta.currency).
+    """
+    meta = result.get("meta") or {}
+    tz = _exchange_tz(meta)
+    out = []
+    for item in ((result.get("events") or {}).get("dividends") or {}).values():
+        day = datetime.fromtimestamp(int(item["date"]), tz).date()
+        amount = item.get("amount")
+        if isinstance(amount, (int, float)) and amount > 0 and math.isfinite(amount) and start <= day <= end:
+            out.append(DividendEvent(symbol, day, float(amount), meta.get("currency"), "yahoo", adjusted=True))
+    return sorted(out, key=lambda e: e.ex_date)
+
+
 def parse_search(data: dict[str, Any], limit: int) -> list[SearchHit]:
     """Build search hits from a v1 search body, skipping entries that are not tickers."""
     hits: list[SearchHit] = []
@@ -206,7 +224,7 @@ class YahooProvider(HttpProvider):
     """Yahoo Finance v8 chart (quotes, history, exchange rates as ``EURUSD=X``) and v1 search; no API key."""
 
     name = "yahoo"
-    capabilities = frozenset({QUOTES, HISTORY, FX, SEARCH, SPLITS})
+    capabilities = frozenset({QUOTES, HISTORY, FX, SEARCH, SPLITS, DIVIDENDS})
     limits = Limits(batch_size=50, rate_per_s=5.0, concurrency=5, timeout_s=5.0, budget="5/second")
     settings_prefix = "YAHOO"
     default_base_url = "https://query2.finance.yahoo.com"
@@ -337,6 +355,16 @@ class YahooProvider(HttpProvider):
         result = await self._chart(symbol, params)
         with self._shape("chart", symbol):
             return parse_chart_splits(result, symbol, start, end)
+
+    async def dividends(self, symbol: str, start: date, end: date) -> list[DividendEvent]:
+        """Return the cash dividends with an ex-date in [start, end] from the chart's events (split-adjusted)."""
+        if end < start:
+            return []
+        params = {"interval": "1d", "period1": epoch(start - timedelta(days=1)), "period2": epoch(end + timedelta(days=2)),
+                  "events": "div"}
+        result = await self._chart(symbol, params)
+        with self._shape("chart", symbol):
+            return parse_chart_dividends(result, symbol, start, end)
 
     async def fx_history(self, base: str, quote: str, start: date, end: date) -> dict[date, float]:
         """Return the daily closing rate base→quote on the days Yahoo has (trading days of the pair)."""
