@@ -78,7 +78,8 @@ class DayValue:
 
 
 def daily_value_series(txns: Iterable[Txn], closes: dict[str, dict[date, Decimal]],
-                       fx: dict[str, dict[date, Decimal]], start: date, end: date, base: str) -> list[DayValue]:
+                       fx: dict[str, dict[date, Decimal]], start: date, end: date, base: str,
+                       reuse: dict[date, DayValue] | None = None, reuse_before: date | None = None) -> list[DayValue]:
     """Value the portfolio on every business day (Mon-Fri) in [start, end] plus any day with a transaction.
 
     Weekend/holiday days carry no new information, so only Mon-Fri are listed; a transaction
@@ -94,6 +95,10 @@ def daily_value_series(txns: Iterable[Txn], closes: dict[str, dict[date, Decimal
     dividend -(amount - fee) (cash paid out to the investor leaves the portfolio), fee
     +(amount + fee) (cash paid in to cover it). Transactions before `start` are not flows:
     they are inside the first point's value. Transactions are assumed valid (see replay()).
+
+    `reuse` holds the points of an earlier run; the days before `reuse_before` are taken from it
+    instead of being valued again (the caller vouches that nothing before that day changed). The
+    transactions before it are still replayed, so the days from it on start from the same state.
     """
     ordered = sorted(txns, key=lambda t: (t.day, t.id))
     days = sorted(set(_business_days(start, end)) | {t.day for t in ordered if start <= t.day <= end})
@@ -119,6 +124,9 @@ def daily_value_series(txns: Iterable[Txn], closes: dict[str, dict[date, Decimal
                 inflow += max(flow, ZERO)
                 outflow += max(-flow, ZERO)
                 traded = traded or txn.kind in ("buy", "sell")
+        if reuse_before is not None and day < reuse_before and day in reuse:
+            out.append(reuse[day])
+            continue
         value = ZERO
         for symbol, quantity in held.items():
             if quantity:

@@ -1,10 +1,16 @@
 """The portfolio page: totals, holdings, allocation, performance against the benchmark, transactions."""
 from __future__ import annotations
 
+import json
+import secrets
+import time
 from datetime import date
+from decimal import Decimal
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from app.alerts.pages import flash_fired_alerts
 from app.analysis.periods import RANGES
@@ -52,11 +58,20 @@ def performance_status():
     return jsonify(status=result["status"], computed_at=result["computed_at"])
 
 
-@bp.post("/transactions")
-@login_required
-def add():
-    """Record a transaction from the form."""
-    form = {k: request.form.get(k, "").strip() for k in ("date", "symbol", "kind", "quantity", "price", "fee", "note")}
+TRANSACTION_FIELDS = ("date", "symbol", "kind", "quantity", "price", "fee", "currency", "note")
+NOTE_MAX_CHARS = 500  # the column's length
+UNDO_SESSION_KEY = "portfolio_undo"
+UNDO_KEEP = 3  # deletes that can still be undone (the newest), per browser session
+UNDO_MAX_BYTES = 2000  # the session is a cookie: older undos are dropped before it outgrows a browser's limit
+
+
+def _typed() -> dict[str, str]:
+    """The transaction form's fields as typed (stripped), to parse and to show again."""
+    return {k: request.form.get(k, "").strip() for k in TRANSACTION_FIELDS}
+
+
+def _parsed(form: dict[str, str]) -> tuple[services.TransactionIn | None, dict[str, str]]:
+    """Return the form as a TransactionIn, or None and each field's message (the service checks the rest)."""
     errors: dict[str, str] = {}
     values = {}
     for name in ("quantity", "price", "fee"):
@@ -68,28 +83,155 @@ def add():
         values["day"] = date.fromisoformat(form["date"])
     except ValueError:
         errors["date"] = "Enter a date as YYYY-MM-DD."
-    if not errors:
-        try:
-            services.add_transactions(current_user.id, [services.TransactionIn(
-                symbol=form["symbol"], kind=form["kind"], note=form["note"] or None, **values)])
-        except APIError as exc:
-            fields = exc.details.get("fields") or {}
-            errors = {("date" if k == "day" else k): " ".join(v) for k, v in fields.items()} or {"_": exc.message}
-            return index(form, errors, exc.status)
-        flash(f"{form['kind'].capitalize()} of {form['symbol'].upper()} recorded.", "success")
-        return redirect(url_for("portfolio.index"))
-    return index(form, errors, 400)
+    if len(form["note"]) > NOTE_MAX_CHARS:
+        errors["note"] = f"At most {NOTE_MAX_CHARS} characters."
+    if errors:
+        return None, errors
+    return services.TransactionIn(symbol=form["symbol"], kind=form["kind"], currency=form["currency"] or None,
+                                  note=form["note"] or None, **values), {}
+
+
+def _service_errors(exc: APIError) -> dict[str, str]:
+    """A refused write's messages by form field ("_" for the whole form: an oversell, a missing transaction)."""
+    fields = exc.details.get("fields") or {}
+    return {("date" if k == "day" else k): " ".join(v) for k, v in fields.items()} or {"_": exc.message}
+
+
+def _described(t) -> str:
+    """One transaction in words, for messages: "buy of 10 SAP.DE on 2025-03-03"."""
+    return f"{t.kind} of {t.quantity} {t.symbol} on {t.day}"
+
+
+@bp.post("/transactions")
+@login_required
+def add():
+    """Record a transaction from the form."""
+    form = _typed()
+    entry, errors = _parsed(form)
+    if entry is None:
+        return index(form, errors, 400)
+    try:
+        services.add_transactions(current_user.id, [entry])
+    except APIError as exc:
+        return index(form, _service_errors(exc), exc.status)
+    flash(f"{form['kind'].capitalize()} of {form['symbol'].upper()} recorded.", "success")
+    return redirect(url_for("portfolio.index"))
+
+
+def _edit_page(transaction_id: int, form: dict[str, str] | None, form_errors: dict[str, str], status: int):
+    return render_template("portfolio/edit_transaction.html", transaction_id=transaction_id, form=form,
+                           form_errors=form_errors, kinds=services.KINDS), status
+
+
+@bp.get("/transactions/<int:transaction_id>/edit")
+@login_required
+def edit(transaction_id: int):
+    """The edit form, filled with the stored transaction."""
+    try:
+        t = services.get_transaction(current_user.id, transaction_id)
+    except APIError as exc:
+        return _edit_page(transaction_id, None, {"_": exc.message}, exc.status)
+    form = {"date": t.day.isoformat(), "symbol": t.symbol, "kind": t.kind, "quantity": str(t.quantity),
+            "price": str(t.price), "fee": str(t.fee or 0), "currency": t.currency or "", "note": t.note or ""}
+    return _edit_page(transaction_id, form, {}, 200)
+
+
+@bp.post("/transactions/<int:transaction_id>/edit")
+@login_required
+def update(transaction_id: int):
+    """Save the edit form (everything after the transaction is recomputed and must stay valid)."""
+    form = _typed()
+    entry, errors = _parsed(form)
+    if entry is None:
+        return _edit_page(transaction_id, form, errors, 400)
+    try:
+        saved = services.update_transaction(current_user.id, transaction_id, entry)
+    except APIError as exc:
+        return _edit_page(transaction_id, form, _service_errors(exc), exc.status)
+    flash(f"Transaction updated: {_described(saved)}.", "success")
+    return redirect(url_for("portfolio.index"))
+
+
+@bp.get("/transactions/<int:transaction_id>/delete")
+@login_required
+def confirm_delete(transaction_id: int):
+    """Ask before deleting (the page works without JavaScript; with it, a confirm() dialog asks instead)."""
+    try:
+        t = services.get_transaction(current_user.id, transaction_id)
+    except APIError as exc:
+        return render_template("portfolio/confirm_delete.html", t=None, error=exc.message), exc.status
+    return render_template("portfolio/confirm_delete.html", t=t, error=None)
 
 
 @bp.post("/transactions/<int:transaction_id>/delete")
 @login_required
 def delete(transaction_id: int):
-    """Delete a transaction."""
+    """Delete a transaction; the flash message offers to undo it."""
     try:
+        t = services.get_transaction(current_user.id, transaction_id)
+        kept = {"user_id": current_user.id, "at": time.time(), "day": t.day.isoformat(), "symbol": t.symbol,
+                "kind": t.kind, "quantity": str(t.quantity), "price": str(t.price), "fee": str(t.fee or 0),
+                "currency": t.currency, "note": t.note, "import_key": t.import_key}
+        text = f"Transaction deleted. ({_described(t)})"
         services.delete_transaction(current_user.id, transaction_id)
-        flash("Transaction deleted.", "success")
     except APIError as exc:
         flash(exc.message, "error")
+        return redirect(url_for("portfolio.index"))
+    flash(_with_undo(text, _remember_undo(kept)), "success")
+    return redirect(url_for("portfolio.index"))
+
+
+def _remember_undo(kept: dict) -> str:
+    """Keep a deleted transaction's fields in the session under a new random token; return the token."""
+    token = secrets.token_urlsafe(16)
+    pending = {k: v for k, v in (session.get(UNDO_SESSION_KEY) or {}).items()
+               if isinstance(v, dict) and v.get("user_id") == current_user.id}
+    pending[token] = kept
+    newest = sorted(pending, key=lambda k: pending[k].get("at", 0), reverse=True)[:UNDO_KEEP]
+    while len(newest) > 1 and len(json.dumps({k: pending[k] for k in newest})) > UNDO_MAX_BYTES:
+        newest.pop()
+    session[UNDO_SESSION_KEY] = {k: pending[k] for k in newest}
+    return token
+
+
+def _with_undo(text: str, token: str) -> Markup:
+    """A flash message with an Undo button (a POST form with its CSRF token)."""
+    return Markup('{} <form method="post" action="{}" class="inline" data-undo-form>'
+                  '<input type="hidden" name="csrf_token" value="{}"><input type="hidden" name="token" value="{}">'
+                  '<button type="submit" class="secondary outline small" data-testid="undo-delete">Undo</button>'
+                  '</form>').format(text, url_for("portfolio.undo_delete"), generate_csrf(), token)
+
+
+@bp.post("/transactions/undo")
+@login_required
+def undo_delete():
+    """Restore a deleted transaction with all its fields; each undo token works once, for its own user."""
+    token = request.form.get("token", "")
+    pending = dict(session.get(UNDO_SESSION_KEY) or {})
+    kept = pending.pop(token, None)
+    if not isinstance(kept, dict) or kept.get("user_id") != current_user.id:
+        flash("That delete can no longer be undone.", "error")
+        return redirect(url_for("portfolio.index"))
+    session[UNDO_SESSION_KEY] = pending  # spent before the write: a second undo with the token fails
+    try:
+        entry = services.TransactionIn(symbol=kept["symbol"], kind=kept["kind"], quantity=Decimal(kept["quantity"]),
+                                       price=Decimal(kept["price"]), fee=Decimal(kept["fee"]),
+                                       day=date.fromisoformat(kept["day"]), currency=kept["currency"],
+                                       note=kept["note"])
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        flash("That delete can no longer be undone.", "error")
+        return redirect(url_for("portfolio.index"))
+    try:
+        restored = services.restore_transaction(current_user.id, entry, token)
+    except APIError as exc:
+        if exc.code == "already_restored":
+            flash("That delete was undone already.", "error")
+            return redirect(url_for("portfolio.index"))
+        pending[token] = kept  # not restored: it can be tried again (after restoring what it depends on)
+        session[UNDO_SESSION_KEY] = pending
+        flash(_with_undo(f"The transaction could not be restored: {exc.message}", token), "error")
+        return redirect(url_for("portfolio.index"))
+    flash(f"Transaction restored: {_described(restored)}.", "success")
     return redirect(url_for("portfolio.index"))
 
 

@@ -41,6 +41,9 @@ KINDS = ("buy", "sell", "dividend", "fee")
 PERFORMANCE_TASK = "jobs.compute.performance"
 PERFORMANCE_COMPUTATIONS = Counter("tickerdesk_performance_computations_total",
                                    "Portfolio performance computations run in this process")
+PERFORMANCE_DAYS_VALUED = Counter("tickerdesk_performance_days_valued_total",
+                                  "Days of portfolio value series valued (not reused from the last computation)")
+SERIES_MEMO_SIZE = 64  # portfolios whose last value series a worker keeps, to recompute from an edit onward
 PERFORMANCE_CLAIM_S = 120.0  # a queued computation that no worker took is asked for again after this
 MAX_TRANSACTIONS = 50_000  # bench/portfolio.py times 20,000; a lifetime of active trading fits
 # No stock history we value reaches further back; before it, a date is a typo (1950, 0001), and
@@ -147,6 +150,26 @@ def add_transactions(user_id: int, entries: list[TransactionIn], import_keys: li
         db.session.add_all(rows)
     check_splits({r.symbol for r in rows})
     return rows
+
+
+def restore_transaction(user_id: int, entry: TransactionIn, undo_token: str) -> Transaction:
+    """Store a deleted transaction again, once per undo token (409 when that token restored one already).
+
+    The token's digest is kept as the restored row's import key and checked under the ledger's
+    write lock, so a replayed session cookie or two clicks at once cannot restore it twice.
+    """
+    key = "undo:" + hashlib.sha256(undo_token.encode()).hexdigest()[:59]
+    with _ledger_write(user_id):
+        if db.session.scalar(select(Transaction.id).where(Transaction.user_id == user_id,
+                                                          Transaction.import_key == key)) is not None:
+            raise APIError(409, "That delete was undone already.", code="already_restored")
+        if len(ledger(user_id)) >= MAX_TRANSACTIONS:
+            raise APIError(409, f"At most {MAX_TRANSACTIONS} transactions per portfolio.", code="limit_reached")
+        row = _row(user_id, entry, key)
+        _check_replay(user_id, ledger(user_id) + [row])
+        db.session.add(row)
+    check_splits({row.symbol})
+    return row
 
 
 SPLITS_TASK = "jobs.data.splits_of"  # app.jobs.data.splits_of, enqueued by name (jobs sit above this package)
@@ -510,7 +533,8 @@ def refresh_performance(user_id: int, range_name: str, rounds: int = 3) -> int:
             return done
         started = time.perf_counter()
         PERFORMANCE_COMPUTATIONS.inc()
-        payload = _performance(inputs.rows, inputs.base, inputs.benchmark, range_name, inputs.splits)
+        payload = _performance(inputs.rows, inputs.base, inputs.benchmark, range_name, inputs.splits,
+                               series_key=(user_id, inputs.base, corporate.version(user_id)))
         computed.store(key, inputs.digest, payload, round(time.perf_counter() - started, 3))
         done += 1
         db.session.expire_all()  # read the ledger afresh for the check
@@ -552,8 +576,52 @@ def _performance_inputs(user: User, range_name: str) -> _PerformanceInputs:
     return _PerformanceInputs(base, benchmark, rows, digest, corporate.splits_for(user.id, {r.symbol for r in rows}))
 
 
+def forget_series(user_id: int) -> None:
+    """Drop the value series this process keeps for the user (the next computation values every day)."""
+    memo = current_app.extensions.get("tickerdesk_series", {})
+    for key in [k for k in memo if k[0] == user_id]:
+        memo.pop(key, None)
+
+
+def _value_series(txns: list[pm.Txn], closes: dict[str, dict[date, Decimal]], fx: dict[str, dict[date, Decimal]],
+                  first: date, today: date, base: str, series_key: tuple | None) -> list[rm.DayValue]:
+    """The daily value series, valuing only the days from the earliest changed one on when it can.
+
+    The last series of a portfolio (per user, base currency, splits and day) is kept in process
+    memory with a digest of each day's transactions. The next computation compares the digests:
+    days before the first day whose transactions differ are taken from the kept series, since
+    their holdings, prices and rates are the same; so editing a transaction of March 2020
+    values March 2020 to today, not the years before. Anything else (another day, a split,
+    a new first transaction) values every day.
+    """
+    digests: dict[date, str] = {}
+    for txn in sorted(txns, key=lambda t: (t.day, t.id)):
+        digests[txn.day] = hashlib.blake2b(f"{digests.get(txn.day, '')}|{txn!r}".encode(), digest_size=16).hexdigest()
+    memo = current_app.extensions.setdefault("tickerdesk_series", {})
+    key = (*series_key, today) if series_key else None
+    kept = memo.get(key) if key else None
+    # Prices or rates that arrived since (a history fetched late, a corrected series) change old days too.
+    market = hashlib.blake2b(repr([(name, sorted((k, len(v), max(v, default=None)) for k, v in data.items()))
+                                   for name, data in (("closes", closes), ("fx", fx))]).encode(),
+                             digest_size=16).hexdigest()
+    reuse_before = None
+    if kept is not None and kept[2] == first and kept[3] == market:
+        changed = [d for d in set(digests) | set(kept[0]) if digests.get(d) != kept[0].get(d)]
+        reuse_before = min(changed) if changed else today + timedelta(days=1)
+    reuse = {p.day: p for p in kept[1]} if reuse_before is not None else None
+    series = rm.daily_value_series(txns, closes, fx, first, today, base, reuse, reuse_before)
+    PERFORMANCE_DAYS_VALUED.inc(sum(1 for p in series if reuse_before is None or p.day >= reuse_before))
+    if key:
+        for stale in [k for k in memo if k[0] == key[0]]:
+            memo.pop(stale, None)
+        if len(memo) >= SERIES_MEMO_SIZE:
+            memo.pop(next(iter(memo)), None)
+        memo[key] = (digests, series, first, market)
+    return series
+
+
 def _performance(rows: list[Transaction], base: str, benchmark: str, range_name: str,
-                 splits: list[pm.Split] | None = None) -> dict[str, Any]:
+                 splits: list[pm.Split] | None = None, series_key: tuple | None = None) -> dict[str, Any]:
     today = utc_today()
     if not rows:
         return {"base_currency": base, "range": range_name, "series": [], "returns": {}, "monthly": {},
@@ -568,7 +636,7 @@ def _performance(rows: list[Transaction], base: str, benchmark: str, range_name:
     if splits:
         # Valued in today's shares against the split-adjusted closes (and a reverse split's cash in lieu).
         txns = pm.restate(txns + _cash_in_lieu(txns, splits, fx), splits)
-    series = rm.daily_value_series(txns, closes, fx, first, today, base)
+    series = _value_series(txns, closes, fx, first, today, base, series_key)
     start = _range_start(range_name, today, first)
     shown = [p for p in series if p.day >= start]
     # Index histories are fetched from FIRST_DAY at most: a 1970 buy must not load 50 years of every member.

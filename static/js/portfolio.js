@@ -1,6 +1,33 @@
-// The portfolio page's charts: the allocation doughnut and performance against the benchmark.
+// The portfolio page's charts: the allocation doughnut and performance against the benchmark;
+// and its transactions: a confirm() dialog before a delete (without JavaScript a confirmation page asks).
 (function () {
   "use strict";
+  // Delete links lead to a confirmation page; here a dialog asks instead and the delete is posted directly.
+  const table = document.querySelector("table[data-csrf]");
+  document.querySelectorAll("a[data-confirm-delete][data-delete-url]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      if (!table || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      if (!window.confirm(link.dataset.confirmDelete)) return;
+      const form = document.createElement("form");
+      form.method = "post";
+      form.action = link.dataset.deleteUrl;
+      const token = document.createElement("input");
+      token.type = "hidden";
+      token.name = "csrf_token";
+      token.value = table.dataset.csrf;
+      form.appendChild(token);
+      document.body.appendChild(form);
+      form.submit();
+    });
+  });
+  // An undo (or a delete) posted once: a second click before the page changes would post it again.
+  document.querySelectorAll("form[data-undo-form], [data-testid='confirm-delete'] form").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.sent) { event.preventDefault(); return; }
+      form.dataset.sent = "true";
+    });
+  });
   // A performance that a worker is still computing: ask until it is ready, then show it.
   const pending = document.querySelector("[data-performance-status]");
   if (pending) {
