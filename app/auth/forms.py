@@ -1,11 +1,22 @@
 """The account forms (CSRF-protected by Flask-WTF)."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
+from app.analysis.portfolio import COST_BASIS_METHODS
+from app.analysis.risk import MAX_RISK_FREE_RATE
 from app.auth.schemas import CURRENCIES, MAX_PASSWORD, MIN_PASSWORD
+from app.portfolio.amounts import AmountError, parse_amount, plain
+
+try:
+    from wtforms.fields import SelectChoice
+except ImportError:  # WTForms before 3.3 takes (value, label) tuples (deprecated since)
+    def SelectChoice(value: str, label: str) -> tuple[str, str]:  # noqa: N802 - stands in for the class
+        return value, label
 
 
 class LoginForm(FlaskForm):
@@ -38,10 +49,51 @@ class ChangePasswordForm(FlaskForm):
         DataRequired(), EqualTo("new_password", message="The two passwords differ.")])
 
 
+COST_BASIS_LABELS = {"fifo": "FIFO: a sale takes the oldest shares first", "average": "Moving average cost"}
+MAX_RATE_PERCENT = Decimal(str(MAX_RISK_FREE_RATE)) * 100
+RATE_PLACES = Decimal("0.000001")  # the API's precision (SettingsSchema.risk_free_rate)
+RATE_MESSAGE = (f"Enter the rate in percent a year, a number from -{plain(MAX_RATE_PERCENT)} to "
+                f"{plain(MAX_RATE_PERCENT)} (2.5 for 2.5 %), or leave it empty for 0.")
+
+
+def percent_text(fraction: Decimal | None) -> str:
+    """A stored rate (a fraction a year) as the form shows it in percent: 0.025 -> "2.5"; None -> ""."""
+    return "" if fraction is None else plain(Decimal(fraction) * 100)
+
+
+def parse_percent(text: str | None) -> Decimal | None:
+    """The rate typed in percent ("2.5", "2,5", "2.5 %") as a fraction (0.025); None when empty.
+
+    Raises ValueError (with the message to show) for anything else or beyond MAX_RISK_FREE_RATE.
+    """
+    text = (text or "").strip().removesuffix("%").strip()
+    if not text:
+        return None
+    if "," in text and "." not in text:
+        text = text.replace(",", ".", 1)
+    try:
+        percent = parse_amount(text)
+    except AmountError:
+        raise ValueError(RATE_MESSAGE) from None
+    if abs(percent) > MAX_RATE_PERCENT:
+        raise ValueError(RATE_MESSAGE)
+    return (percent / 100).quantize(RATE_PLACES)
+
+
 class SettingsForm(FlaskForm):
     """Account settings."""
 
     base_currency = SelectField("Base currency", choices=list(CURRENCIES))
+    risk_free_rate = StringField("Risk-free rate (% a year, for the Sharpe ratio)", validators=[Length(max=64)])
+    cost_basis_method = SelectField("Cost basis of a sale", choices=[
+        SelectChoice(m, COST_BASIS_LABELS.get(m, m)) for m in COST_BASIS_METHODS])
+
+    def validate_risk_free_rate(self, field: StringField) -> None:
+        """Parse the percentage; the fraction to store is kept as `field.fraction`."""
+        try:
+            field.fraction = parse_percent(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class DeleteAccountForm(FlaskForm):

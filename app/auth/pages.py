@@ -8,7 +8,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import services, sessions
 from app.auth.api import login_failed, login_ip_key, throttle_login
-from app.auth.forms import ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm, SettingsForm
+from app.auth.forms import (COST_BASIS_LABELS, ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm,
+                            SettingsForm, percent_text)
 from app.extensions import db, limiter
 
 bp = Blueprint("auth", __name__)
@@ -87,7 +88,10 @@ def account():
     """Show the account page and handle its forms (which one is named by the submit button)."""
     password_form = ChangePasswordForm(prefix="pw")
     settings_form = SettingsForm(prefix="settings", base_currency=current_user.base_currency
-                                 or current_app.config["BASE_CURRENCY"])
+                                 or current_app.config["BASE_CURRENCY"],
+                                 risk_free_rate=percent_text(current_user.risk_free_rate),
+                                 cost_basis_method=current_user.cost_basis_method
+                                 if current_user.cost_basis_method in COST_BASIS_LABELS else "fifo")
     delete_form = DeleteAccountForm(prefix="del")
     status = 200
     action = request.form.get("action")
@@ -104,9 +108,19 @@ def account():
             flash("Your password was changed. Other sessions and tokens are logged out.", "success")
             return redirect(url_for("auth.account"))
     elif action == "settings" and settings_form.validate_on_submit():
-        services.set_base_currency(current_user, settings_form.base_currency.data)
-        flash(f"Base currency set to {current_user.base_currency}.", "success")
-        return redirect(url_for("auth.account"))
+        user = current_user._get_current_object()
+        user.risk_free_rate = settings_form.risk_free_rate.fraction
+        user.cost_basis_method = settings_form.cost_basis_method.data
+        try:
+            services.set_base_currency(user, settings_form.base_currency.data)  # commits all three
+        except services.AccountError as exc:
+            db.session.rollback()
+            settings_form.base_currency.errors.append(exc.message)
+        else:
+            rate = percent_text(user.risk_free_rate) or "0"
+            flash(f"Base currency set to {user.base_currency}; risk-free rate {rate} % a year; cost basis: "
+                  f"{COST_BASIS_LABELS[user.cost_basis_method]}.", "success")
+            return redirect(url_for("auth.account"))
     elif action == "delete" and delete_form.validate_on_submit():
         if delete_form.confirm_text.data.strip() != "DELETE":
             delete_form.confirm_text.errors.append('Type DELETE in capitals to confirm.')

@@ -20,6 +20,7 @@ from app.portfolio.amounts import AmountError, parse_amount
 from app.universe import INDEX_NAMES
 
 bp = Blueprint("portfolio", __name__, url_prefix="/portfolio")
+COST_BASIS_NAMES = {"fifo": "FIFO (oldest shares first)", "average": "moving average cost"}
 
 
 @bp.get("")
@@ -31,13 +32,20 @@ def index(form: dict | None = None, form_errors: dict | None = None, status: int
         range_name = "1y"
     flash_fired_alerts(current_user.id)
     data, performance, allocation, error = None, None, None, None
+    dividends, realised = None, None
     try:
         data = services.portfolio(current_user)
         allocation = services.allocation(current_user, data)
         performance = services.performance(current_user, range_name)
     except APIError as exc:
         error = exc.message
+    try:  # quotes do not matter here: these still show when prices are unavailable
+        dividends = services.dividends(current_user)
+        realised = services.realised(current_user)
+    except APIError as exc:
+        error = error or exc.message
     return render_template("portfolio/index.html", data=data, performance=performance, allocation=allocation,
+                           dividends=dividends, realised=realised, cost_basis_names=COST_BASIS_NAMES,
                            error=error, range_name=range_name, ranges=RANGES, indices=INDEX_NAMES,
                            transactions=services.transactions(current_user.id)[::-1],
                            splits=services.splits(current_user.id)["items"],
@@ -266,6 +274,119 @@ def delete_split(split_id: int):
     except APIError as exc:
         flash(exc.message, "error")
     return redirect(url_for("portfolio.index") + "#splits")
+
+
+DIVIDEND_FIELDS = {"quantity": "Shares", "amount_per_share": "Per share", "date": "Date", "fee": "Fee"}
+
+
+def _dividend_choice() -> tuple[str, date]:
+    """The proposal a dividend form names (its hidden symbol and ex-date fields)."""
+    symbol = request.form.get("symbol", "").strip()
+    try:
+        ex_date = date.fromisoformat(request.form.get("ex_date", "").strip())
+    except ValueError:
+        ex_date = None
+    if not symbol or len(symbol) > 24 or ex_date is None:
+        raise APIError(400, "That is not a dividend proposal of the inbox (a symbol and an ex-date as YYYY-MM-DD).",
+                       code="validation_error")
+    return symbol.upper(), ex_date
+
+
+def _dividend_edits() -> tuple[dict, dict[str, str]]:
+    """The accept form's optional changes (empty: as proposed), parsed; and each field's message."""
+    typed = {k: request.form.get(k, "").strip() for k in DIVIDEND_FIELDS}
+    values: dict = {"quantity": None, "amount_per_share": None, "day": None, "fee": Decimal(0)}
+    errors: dict[str, str] = {}
+    for name in ("quantity", "amount_per_share", "fee"):
+        if not typed[name]:
+            continue
+        try:
+            value = parse_amount(typed[name])
+        except AmountError as exc:
+            errors[name] = str(exc)
+            continue
+        if name == "fee" and value < 0:
+            errors[name] = "Must not be negative."
+        elif name != "fee" and value <= 0:  # the service would read 0 as "as proposed"
+            errors[name] = "Must be greater than 0."
+        else:
+            values[name] = value
+    if typed["date"]:
+        try:
+            values["day"] = date.fromisoformat(typed["date"])
+        except ValueError:
+            errors["date"] = "Enter a date as YYYY-MM-DD."
+    return values, errors
+
+
+def _dividend_messages(errors: dict[str, str]) -> str:
+    return " ".join(f"{DIVIDEND_FIELDS.get(k, k.capitalize())}: {v}" for k, v in errors.items())
+
+
+@bp.post("/dividends/accept")
+@login_required
+def accept_dividend():
+    """Book a proposed dividend as proposed, or with the shares, amount per share, date and fee typed."""
+    back = redirect(url_for("portfolio.index") + "#dividends")
+    try:
+        symbol, ex_date = _dividend_choice()
+    except APIError as exc:
+        flash(exc.message, "error")
+        return back
+    values, errors = _dividend_edits()
+    what = f"The dividend of {symbol} (ex-date {ex_date.isoformat()})"
+    if errors:
+        flash(f"{what} was not booked. {_dividend_messages(errors)}", "error")
+        return back
+    try:
+        row = services.accept_dividend(current_user, symbol, ex_date, values["quantity"],
+                                       values["amount_per_share"], values["day"], values["fee"])
+    except APIError as exc:
+        fields = exc.details.get("fields") or {}
+        detail = _dividend_messages({("date" if k == "day" else "amount_per_share" if k == "price" else k):
+                                     " ".join(v) for k, v in fields.items()}) or exc.message
+        flash(f"{what} was not booked. {detail}", "error")
+        return back
+    fee = f", fee {row.fee:f}" if row.fee else ""
+    flash(f"Dividend of {row.symbol} booked: {row.quantity:f} shares × {row.price:f} {row.currency} "
+          f"on {row.day.isoformat()}{fee}.", "success")
+    return back
+
+
+@bp.post("/dividends/dismiss")
+@login_required
+def dismiss_dividend():
+    """Dismiss a proposed dividend for good."""
+    try:
+        symbol, ex_date = _dividend_choice()
+        services.dismiss_dividend(current_user, symbol, ex_date)
+    except APIError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"The dividend of {symbol} (ex-date {ex_date.isoformat()}) was dismissed; it is not proposed again.",
+              "success")
+    return redirect(url_for("portfolio.index") + "#dividends")
+
+
+@bp.get("/realised.csv")
+@login_required
+def realised_csv():
+    """Download the realised gains (of ?year=YYYY, or of all years) as CSV, one row a sale."""
+    raw = request.args.get("year", "").strip()
+    year = None
+    if raw:
+        if not (raw.isascii() and raw.isdigit() and 1970 <= int(raw) <= 9999):
+            flash(f"Realised gains: {raw[:12]!r} is not a year; choose one from 1970 to 9999.", "error")
+            return index(status=400)
+        year = int(raw)
+    try:
+        data = services.realised(current_user, year)
+    except APIError as exc:
+        flash(exc.message, "error")
+        return index(status=exc.status)
+    name = f"realised-{year}.csv" if year else "realised.csv"
+    return Response(csvio.realised_csv(data), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.post("/import")

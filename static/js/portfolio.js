@@ -1,5 +1,6 @@
 // The portfolio page's charts: the allocation doughnut and performance against the benchmark;
-// and its transactions: a confirm() dialog before a delete (without JavaScript a confirmation page asks).
+// and its transactions: a confirm() dialog before a delete (without JavaScript a confirmation page asks);
+// the dividend inbox: a confirm() before a dismiss (without JavaScript it is posted directly).
 (function () {
   "use strict";
   // Delete links lead to a confirmation page; here a dialog asks instead and the delete is posted directly.
@@ -25,6 +26,16 @@
   document.querySelectorAll("form[data-undo-form], [data-testid='confirm-delete'] form").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (form.dataset.sent) { event.preventDefault(); return; }
+      form.dataset.sent = "true";
+    });
+  });
+  // Dividend inbox: a dismiss asks first (it is for good); each decision is posted once.
+  document.querySelectorAll("form[data-dividend-form]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.sent || (form.dataset.confirm && !window.confirm(form.dataset.confirm))) {
+        event.preventDefault();
+        return;
+      }
       form.dataset.sent = "true";
     });
   });
