@@ -295,20 +295,36 @@ def normalise(series: Sequence[tuple[date, Decimal | float]], base: float = 100)
 
 
 class _Latest:
-    """The latest value on or before a day, from a stored series or from observed transactions."""
+    """The latest value on or before a day, from a stored series or from observed transactions.
 
-    def __init__(self, series: dict[str, dict[date, Decimal]]) -> None:
+    Values may be Decimal or float (a float is taken at its shortest repr, as Decimal(str(x)),
+    when it is first used: a series of 3,000 closes of which a few hundred are read costs a few
+    hundred conversions). Asked for days in order, as the value series does, each key's position
+    moves forward from the last one instead of being searched for again.
+    """
+
+    def __init__(self, series: dict[str, dict[date, Decimal | float]]) -> None:
         self._series = series
         self._days = {key: sorted(values) for key, values in series.items()}
+        self._at: dict[str, int] = {}  # per key: the index of the last stored day on or before the last day asked
         self._observed: dict[str, tuple[date, Decimal]] = {}
 
     def observe(self, key: str, day: date, value: Decimal) -> None:
         self._observed[key] = (day, value)
 
     def on(self, key: str, day: date) -> Decimal:
-        days = self._days.get(key, [])
-        i = bisect_right(days, day)
-        stored = (days[i - 1], self._series[key][days[i - 1]]) if i else None
+        days = self._days.get(key, ())
+        i = self._at.get(key, 0)  # i = how many stored days are on or before `day`
+        if i and days[i - 1] > day:
+            i = bisect_right(days, day)  # asked for an earlier day than before
+        else:
+            while i < len(days) and days[i] <= day:
+                i += 1
+        self._at[key] = i
+        stored = None
+        if i:
+            value = self._series[key][days[i - 1]]
+            stored = (days[i - 1], value if isinstance(value, Decimal) else Decimal(str(value)))
         seen = self._observed.get(key)
         # A stored value wins ties: a close is a better end-of-day value than a trade price.
         if stored and (seen is None or stored[0] >= seen[0]):

@@ -629,7 +629,8 @@ def _performance(rows: list[Transaction], base: str, benchmark: str, range_name:
                 "benchmark": {"name": benchmark, "series": [], "return": None}}
     first = rows[0].day
     symbols = sorted({r.symbol for r in rows})
-    closes = {s: {date.fromordinal(d): Decimal(str(c)) for d, c in zip(v["d"], v["c"])}
+    # Floats: the value series converts a close when it reads it (the days it takes from a kept series, never).
+    closes = {s: dict(zip(map(date.fromordinal, v["d"]), v["c"]))
               for s, v in closes_for(symbols, first - timedelta(days=10), today).items()}
     fx = _fx_series({r.currency for r in rows}, base, first - timedelta(days=10), today)
     txns = _txns(rows, _rates_on(fx, {(r.currency, r.day) for r in rows}))
