@@ -128,10 +128,13 @@ def daily_value_series(txns: Iterable[Txn], closes: dict[str, dict[date, Decimal
             out.append(reuse[day])
             continue
         value = ZERO
+        day_rates = {base: ONE}  # one look-up per currency and day, not per holding
         for symbol, quantity in held.items():
             if quantity:
                 currency = currency_of[symbol]
-                rate = ONE if currency == base else rates.on(currency, day)
+                rate = day_rates.get(currency)
+                if rate is None:
+                    rate = day_rates[currency] = rates.on(currency, day)
                 value += quantity * prices.on(symbol, day) * rate
         out.append(DayValue(day, value, inflow - outflow, inflow, outflow, traded))
     return out

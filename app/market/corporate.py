@@ -14,11 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from app.analysis import portfolio as pm
 from app.extensions import db
-from app.models import DividendEvent, StockSplit
+from app.models import DividendEvent, StockSplit, utcnow
 from app.ops.errors import APIError, validation_error
 
 MAX_RATIO = 10_000  # 1 -> 10,000 shares (or back) is already beyond any split on record
@@ -110,27 +112,31 @@ def store_dividends(events: Iterable[Any]) -> int:
     event stored before with another amount or pay date (announced, then final) is updated.
     """
     events = [e for e in events if 0 < e.amount and Decimal(str(e.amount)) < MAX_DIVIDEND and e.currency]
+    fresh: list[dict[str, Any]] = []
     splits = splits_for(None, {e.symbol for e in events})
+    stored = {(r.symbol, r.ex_date): r for r in db.session.scalars(
+        select(DividendEvent).where(DividendEvent.symbol.in_({e.symbol for e in events})))} if events else {}
     changed = 0
     for e in events:
         amount = Decimal(str(e.amount))
         if e.adjusted:
             amount *= pm.factor_after(splits, e.symbol, e.ex_date)
         amount = amount.quantize(Decimal("0.000001"))
-        row = db.session.scalar(select(DividendEvent).where(DividendEvent.symbol == e.symbol,
-                                                            DividendEvent.ex_date == e.ex_date))
+        row = stored.get((e.symbol, e.ex_date))
         if row is not None:
             if (row.amount, row.pay_date, row.currency) != (amount, e.pay_date or row.pay_date, e.currency.upper()):
                 row.amount, row.pay_date, row.currency = amount, e.pay_date or row.pay_date, e.currency.upper()
                 changed += 1
             continue
-        try:
-            with db.session.begin_nested():
-                db.session.add(DividendEvent(symbol=e.symbol, ex_date=e.ex_date, pay_date=e.pay_date, amount=amount,
-                                             currency=e.currency.upper(), source=e.source))
-            changed += 1
-        except IntegrityError:
-            continue  # another worker stored it first
+        fresh.append(dict(symbol=e.symbol, ex_date=e.ex_date, pay_date=e.pay_date, amount=amount,
+                          currency=e.currency.upper(), source=e.source, created_at=utcnow()))
+        stored[(e.symbol, e.ex_date)] = DividendEvent(**fresh[-1])  # a provider reporting one twice
+    if fresh:
+        # One statement; a row another worker stored meanwhile is left as it is (the next run updates it).
+        insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+        db.session.execute(insert(DividendEvent.__table__).on_conflict_do_nothing(
+            index_elements=["symbol", "ex_date"]), fresh)
+        changed += len(fresh)
     db.session.commit()
     return changed
 

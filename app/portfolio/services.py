@@ -236,7 +236,7 @@ def update_transaction(user_id: int, transaction_id: int, entry: TransactionIn) 
         for name in ("symbol", "kind", "quantity", "price", "fee", "currency", "day", "note"):
             setattr(row, name, getattr(replacement, name))
         row.import_key = None
-        _check_replay(user_id, transactions(user_id))
+        _check_replay(user_id, ledger(user_id))  # light rows; the session flushes the edit first
     return row
 
 
@@ -244,7 +244,7 @@ def delete_transaction(user_id: int, transaction_id: int) -> None:
     """Delete a transaction unless a later sell would then sell more than is held."""
     with _ledger_write(user_id):
         row = get_transaction(user_id, transaction_id)
-        _check_replay(user_id, [t for t in transactions(user_id) if t.id != row.id],
+        _check_replay(user_id, [t for t in ledger(user_id) if t.id != row.id],
                       because="Deleting it would leave a later sell without the shares it sold")
         db.session.delete(row)
 
@@ -261,7 +261,7 @@ def add_split(user_id: int, symbol: str, ex_date: date, ratio_from: int, ratio_t
     symbol = canonical(symbol)
     with _ledger_write(user_id):
         row = corporate.add_user_split(user_id, symbol, ex_date, ratio_from, ratio_to)
-        _check_replay(user_id, transactions(user_id), because="With that split")
+        _check_replay(user_id, ledger(user_id), because="With that split")
     return corporate.as_dict(row)
 
 
@@ -269,7 +269,7 @@ def delete_split(user_id: int, split_id: int) -> None:
     """Delete a split the user entered, unless a later sell needs it (422)."""
     with _ledger_write(user_id):
         corporate.delete_user_split(user_id, split_id)
-        _check_replay(user_id, transactions(user_id), because="Without that split")
+        _check_replay(user_id, ledger(user_id), because="Without that split")
 
 
 BOOKED_WINDOW_DAYS = 31  # a dividend row of the stock from the ex-date to this long after the pay date books it

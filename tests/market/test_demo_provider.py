@@ -86,7 +86,8 @@ def universe():
 def test_registered_with_capabilities_and_limits():
     cls = base.provider_class("demo")
     assert cls is DemoProvider
-    assert cls.capabilities == {base.QUOTES, base.HISTORY, base.PROFILE, base.NEWS, base.FX, base.SEARCH, base.SPLITS}
+    assert cls.capabilities == {base.QUOTES, base.HISTORY, base.PROFILE, base.NEWS, base.FX, base.SEARCH, base.SPLITS,
+                                base.DIVIDENDS}
     assert cls.limits.batch_size == 100 and cls.limits.rate_per_s >= 100
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.market.conftest import single_quote
 
-from app.market.providers.base import FX, HISTORY, QUOTES, SEARCH, SPLITS, provider_class
+from app.market.providers.base import DIVIDENDS, FX, HISTORY, QUOTES, SEARCH, SPLITS, provider_class
 from app.market.providers.yahoo import YahooProvider
 from app.market.types import Bar, ProviderError, Quote, RateLimitedError, SymbolNotFoundError
 
@@ -29,7 +29,7 @@ def quote_of(call, settings, symbol="AAPL"):
 
 def test_registered_and_declares_capabilities():
     assert provider_class("yahoo") is YahooProvider
-    assert YahooProvider.capabilities == {QUOTES, HISTORY, FX, SEARCH, SPLITS}
+    assert YahooProvider.capabilities == {QUOTES, HISTORY, FX, SEARCH, SPLITS, DIVIDENDS}
 
 
 def test_quote_matches_chart_meta(stub, settings, call):
