@@ -1,6 +1,8 @@
 """The auth JSON API: register, log in, refresh, log out, me, export, erase."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import current_app, g, request
 from flask_jwt_extended import (create_access_token, create_refresh_token, current_user, get_jwt,
                                 jwt_required)
@@ -162,6 +164,8 @@ def me():
 @bp.response(200, UserSchema)
 def update_me(payload):
     """Change the account's settings: base currency, benchmark index, risk-free rate, cost basis method."""
+    if payload.get("risk_free_rate") is not None:  # a float on the wire; stored as the decimal it was written as
+        payload["risk_free_rate"] = Decimal(repr(payload["risk_free_rate"]))
     for field in ("base_currency", "benchmark", "risk_free_rate", "cost_basis_method"):  # one commit for all
         if field in payload:
             setattr(current_user, field, payload[field])

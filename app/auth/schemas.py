@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 
 from app.analysis.portfolio import COST_BASIS_METHODS
 from app.analysis.risk import MAX_RISK_FREE_RATE
+from app.ops.apidoc import DecimalString
 from app.universe import INDEX_NAMES
 
 MIN_PASSWORD = 10
@@ -62,7 +63,7 @@ class UserSchema(Schema):
         "description": "the chosen base currency; null: the server's default (BASE_CURRENCY)"})
     benchmark = fields.String(allow_none=True, metadata={
         "description": "the index the portfolio is compared with; null: by base currency (DAX for EUR, S&P 500 for USD)"})
-    risk_free_rate = fields.Decimal(as_string=True, allow_none=True, metadata={
+    risk_free_rate = DecimalString(allow_none=True, metadata={
         "description": "the Sharpe ratio's risk-free rate, a fraction a year (0.02 = 2 %); null: 0"})
     cost_basis_method = fields.String(metadata={"description": "fifo or average (moving average cost)"})
     created_at = fields.DateTime()
@@ -75,7 +76,7 @@ class SettingsSchema(Schema):
         "description": "values and P/L are shown in this currency; null: the server's default"})
     benchmark = fields.String(allow_none=True, validate=validate.OneOf(INDEX_NAMES), metadata={
         "description": "the index the portfolio's performance is compared with; null: by base currency"})
-    risk_free_rate = fields.Decimal(allow_none=True, allow_nan=False, places=6, validate=validate.Range(
+    risk_free_rate = fields.Float(allow_none=True, allow_nan=False, validate=validate.Range(
         min=-MAX_RISK_FREE_RATE, max=MAX_RISK_FREE_RATE, error="Give a yearly rate as a fraction between "
         f"-{MAX_RISK_FREE_RATE} and {MAX_RISK_FREE_RATE} (0.02 is 2 %)."), metadata={
         "description": "the Sharpe ratio's risk-free rate, a fraction a year (0.02 = 2 %); null: 0"})

@@ -10,6 +10,7 @@ write the very entries the readers above read.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -146,6 +147,7 @@ def refresh_splits(symbols: Iterable[str], providers: tuple[str, ...] | None = N
     return _outcome((found, errors))
 
 
+FILL_CHUNK = 50  # symbols whose missing bars are fetched and stored at once
 DIVIDEND_AHEAD_DAYS = 60  # announced dividends up to this far ahead (the calendar's "upcoming")
 
 
@@ -318,19 +320,33 @@ def _fill_gaps(symbols: list[str], start: date, end: date) -> None:
     if not gaps:
         return
     names, settings = chain_settings()
-    budget = settings["MARKET_BUDGET_S"]
+    deadline = time.monotonic() + settings["MARKET_BUDGET_S"]
 
     async def fetch(client: Any, symbol: str) -> list[Any]:
         chunks = await asyncio.gather(*(client.fetch_history(symbol, a, b) for a, b in gaps[symbol]))
         return [bar for chunk in chunks for bar in chunk]
 
-    results = aio.run_sync(_gather_within(budget, names, settings, list(gaps), fetch), timeout=budget + 2)
+    # FILL_CHUNK symbols at a time, within one budget for all: 250 stocks x 12 years are 778k bars,
+    # which held at once (with their insert parameters) cost the process hundreds of MB.
+    wanted = list(gaps)
+    for first in range(0, len(wanted), FILL_CHUNK):
+        budget = deadline - time.monotonic()
+        if budget <= 0:
+            break  # the rest come back without closes, as after a timeout
+        _fill_some(wanted[first:first + FILL_CHUNK], names, settings, budget, fetch, coverage, start, end)
+
+
+def _fill_some(symbols: list[str], names: tuple[str, ...], settings: Any, budget: float,
+               fetch: Callable[[Any, str], Awaitable[Any]], coverage: dict[str, tuple[date, date]],
+               start: date, end: date) -> None:
+    results = aio.run_sync(_gather_within(budget, names, settings, symbols, fetch), timeout=budget + 2)
     stored = [symbol for symbol, bars in results.items() if not isinstance(bars, BaseException)]
     for symbol in stored:
         market_bars.persist(symbol, results[symbol], source=names[0] if len(names) == 1 else "chain", commit=False)
     # Commit before touching the cache: no write lock held across its round trips (under gevent a
     # waiting SQLite writer blocks the whole worker), and no coverage claimed for uncommitted bars.
     db.session.commit()
+    del results
     for symbol in stored:
         covered = coverage.get(symbol)
         lo = min([start] + ([covered[0]] if covered else []))
