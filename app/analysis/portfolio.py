@@ -210,19 +210,7 @@ def cash_in_lieu(txns: Iterable[Txn], splits: Iterable[Split],
 
 def _held_before(txns: list[Txn], splits: list[Split], symbol: str, day: date) -> Decimal:
     """The quantity of `symbol` held just before `day`'s split, in the shares of the day before."""
-    held = ZERO
-    events: list[tuple[date, int, int, Txn | Split]] = [(t.day, 1, t.id, t) for t in txns if t.symbol == symbol]
-    events += [(sp.day, 0, 0, sp) for sp in splits if sp.day < day]
-    for event_day, _, _, item in sorted(events, key=lambda e: e[:3]):
-        if event_day >= day:
-            break
-        if isinstance(item, Split):
-            held *= item.ratio
-        elif item.kind == "buy":
-            held += item.quantity
-        elif item.kind == "sell":
-            held -= item.quantity
-    return held
+    return held_before_each(txns, [sp for sp in splits if sp.day < day], symbol, [day])[day]
 
 
 def held_before_each(txns: Iterable[Txn], splits: Iterable[Split], symbol: str,
