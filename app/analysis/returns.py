@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import calendar
 import math
-from bisect import bisect_right
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from itertools import dropwhile
+
+import numpy as np
 
 from app.analysis.portfolio import Txn
 
@@ -77,8 +78,8 @@ class DayValue:
             object.__setattr__(self, "outflow", max(-self.flow, ZERO))
 
 
-def daily_value_series(txns: Iterable[Txn], closes: dict[str, dict[date, Decimal]],
-                       fx: dict[str, dict[date, Decimal]], start: date, end: date, base: str,
+def daily_value_series(txns: Iterable[Txn], closes: Mapping[str, Mapping[date, Decimal | float] | Series],
+                       fx: Mapping[str, Mapping[date, Decimal | float] | Series], start: date, end: date, base: str,
                        reuse: dict[date, DayValue] | None = None, reuse_before: date | None = None) -> list[DayValue]:
     """Value the portfolio on every business day (Mon-Fri) in [start, end] plus any day with a transaction.
 
@@ -88,8 +89,10 @@ def daily_value_series(txns: Iterable[Txn], closes: dict[str, dict[date, Decimal
 
     value = sum over symbols of quantity held at end of day * close * fx, where close and fx
     are the latest known on or before the day: the series in `closes`/`fx`, or the price/rate of
-    a more recent transaction (so a stock bought before its first stored close is still valued).
-    fx[currency][day] is base units per currency unit; the base currency is always 1.
+    a more recent transaction (so a stock bought before its first stored close is still valued);
+    a stored value wins a tie. fx[currency][day] is base units per currency unit; the base
+    currency is always 1. A series is a mapping of day to value or a `Series`; float values are
+    taken at their shortest repr (Decimal(str(x))).
 
     flow (base, at the transaction's own fx): buy +(qty*price + fee), sell -(qty*price - fee),
     dividend -(amount - fee) (cash paid out to the investor leaves the portfolio), fee
@@ -97,47 +100,123 @@ def daily_value_series(txns: Iterable[Txn], closes: dict[str, dict[date, Decimal
     they are inside the first point's value. Transactions are assumed valid (see replay()).
 
     `reuse` holds the points of an earlier run; the days before `reuse_before` are taken from it
-    instead of being valued again (the caller vouches that nothing before that day changed). The
-    transactions before it are still replayed, so the days from it on start from the same state.
+    instead of being valued again (the caller vouches that nothing before that day changed).
+
+    How: the transactions are replayed once into each symbol's holding steps (the quantity from
+    a day on) and the day's flows; each symbol's and currency's value on every day is found for
+    all days at once (numpy's searchsorted over the days); then each holding is valued symbol by
+    symbol over the days it is held. Values are exact Decimals, summed per day in the order the
+    symbols were first traded, so the result is the same as valuing day by day.
     """
     ordered = sorted(txns, key=lambda t: (t.day, t.id))
     days = sorted(set(_business_days(start, end)) | {t.day for t in ordered if start <= t.day <= end})
-    prices = _Latest(closes)
-    rates = _Latest(fx)
-    held: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    currency_of: dict[str, str] = {}
-    out: list[DayValue] = []
-    i = 0
-    for day in days:
-        inflow = outflow = ZERO
-        traded = False
-        while i < len(ordered) and ordered[i].day <= day:
-            txn = ordered[i]
-            i += 1
-            currency_of[txn.symbol] = txn.currency
-            held[txn.symbol] += _share_change(txn)
-            if txn.kind in ("buy", "sell"):
-                prices.observe(txn.symbol, txn.day, txn.price)
-            rates.observe(txn.currency, txn.day, txn.fx)
-            if txn.day >= start:
-                flow = _flow(txn)
-                inflow += max(flow, ZERO)
-                outflow += max(-flow, ZERO)
-                traded = traded or txn.kind in ("buy", "sell")
-        if reuse_before is not None and day < reuse_before and day in reuse:
-            out.append(reuse[day])
-            continue
-        value = ZERO
-        day_rates = {base: ONE}  # one look-up per currency and day, not per holding
-        for symbol, quantity in held.items():
-            if quantity:
-                currency = currency_of[symbol]
-                rate = day_rates.get(currency)
-                if rate is None:
-                    rate = day_rates[currency] = rates.on(currency, day)
-                value += quantity * prices.on(symbol, day) * rate
-        out.append(DayValue(day, value, inflow - outflow, inflow, outflow, traded))
-    return out
+    n = len(days)
+    day_ords = np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=n)
+    inflows, outflows, traded = [ZERO] * n, [ZERO] * n, [False] * n
+    held: dict[str, Decimal] = {}
+    steps: dict[str, list[tuple[int, Decimal, str]]] = {}  # symbol: (first day index, quantity from it, currency)
+    trades: dict[str, tuple[list[int], list[Decimal]]] = {}  # buy/sell prices seen, per symbol
+    seen_rates: dict[str, tuple[list[int], list[Decimal]]] = {}  # every transaction's rate, per currency
+    for txn in ordered:
+        k = bisect_left(days, txn.day)  # the day the transaction lands on (0 for one before `start`)
+        if k >= n:
+            break
+        quantity = held[txn.symbol] = held.get(txn.symbol, ZERO) + _share_change(txn)
+        symbol_steps = steps.setdefault(txn.symbol, [])
+        if symbol_steps and symbol_steps[-1][0] == k:
+            symbol_steps[-1] = (k, quantity, txn.currency)
+        else:
+            symbol_steps.append((k, quantity, txn.currency))
+        if txn.kind in ("buy", "sell"):
+            _append(trades, txn.symbol, txn.day.toordinal(), txn.price)
+        _append(seen_rates, txn.currency, txn.day.toordinal(), txn.fx)
+        if txn.day >= start:
+            flow = _flow(txn)
+            inflows[k] += max(flow, ZERO)
+            outflows[k] += max(-flow, ZERO)
+            traded[k] = traded[k] or txn.kind in ("buy", "sell")
+
+    def reused(k: int) -> bool:
+        return reuse_before is not None and days[k] < reuse_before and reuse is not None and days[k] in reuse
+
+    first = next((k for k in range(n) if not reused(k)), n)  # the days from it on are valued
+    totals = np.full(n, ZERO, dtype=object)
+    rates: dict[str, tuple[int, np.ndarray]] = {base: (0, np.full(n, ONE, dtype=object))}
+    for symbol, symbol_steps in steps.items():
+        prices: tuple[np.ndarray, np.ndarray] | None = None
+        for j, (k0, quantity, currency) in enumerate(symbol_steps):
+            k1 = symbol_steps[j + 1][0] if j + 1 < len(symbol_steps) else n
+            k0 = max(k0, first)
+            if not quantity or k0 >= k1:
+                continue
+            if prices is None:
+                prices = _decimals_on_each_day(closes.get(symbol), trades.get(symbol), day_ords, first)
+            at, values = prices
+            if at[k0] < 0:  # known from a day on, so known on every later one
+                raise ValueError(f"no value for {symbol} on or before {days[k0].isoformat()}")
+            if currency not in rates:
+                rate_at, rate_values = _decimals_on_each_day(fx.get(currency), seen_rates.get(currency), day_ords, first)
+                rates[currency] = (int(np.argmax(rate_at >= 0)) if (rate_at >= 0).any() else n,
+                                   rate_values[rate_at])
+            known_from, rate_of = rates[currency]
+            if k0 < known_from:
+                raise ValueError(f"no value for {currency} on or before {days[k0].isoformat()}")
+            # Elementwise over the held days: quantity * close * rate, then added to each day's total.
+            totals[k0:k1] += values[at[k0:k1]] * quantity * rate_of[k0:k1]
+    return [reuse[days[k]] if k < first or reused(k) else  # type: ignore[index]
+            DayValue(days[k], totals[k], inflows[k] - outflows[k], inflows[k], outflows[k], traded[k])
+            for k in range(n)]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One key's values on its known days, oldest first (days as ordinals): a mapping of day to value, pre-sorted."""
+
+    ordinals: Sequence[int]
+    values: Sequence[Decimal | float]
+
+
+def _append(seen: dict[str, tuple[list[int], list[Decimal]]], key: str, ordinal: int, value: Decimal) -> None:
+    ordinals, values = seen.setdefault(key, ([], []))
+    ordinals.append(ordinal)
+    values.append(value)
+
+
+def _decimals_on_each_day(stored: Mapping[date, Decimal | float] | Series | None,
+                          seen: tuple[list[int], list[Decimal]] | None, day_ords: np.ndarray,
+                          first: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per day: the index of the latest value on or before it in the returned Decimals (stored ones, then the seen), -1 for none.
+
+    A stored value wins over one seen (a transaction's) only if it is at least as recent: a
+    close is a better end-of-day value than a trade price. Only the values read from day
+    index `first` on are converted to Decimal (at their shortest repr); the others stay 0.
+    """
+    if stored is None:
+        stored = Series((), ())
+    elif not isinstance(stored, Series):
+        items = sorted(stored.items())
+        stored = Series([d.toordinal() for d, _ in items], [v for _, v in items])
+    stored_ords = np.asarray(stored.ordinals, dtype=np.int64)
+    seen_ords = np.asarray(seen[0] if seen else (), dtype=np.int64)
+    si = np.searchsorted(stored_ords, day_ords, side="right") - 1
+    ti = np.searchsorted(seen_ords, day_ords, side="right") - 1
+    stored_day = stored_ords[np.maximum(si, 0)] if len(stored_ords) else np.zeros_like(day_ords)
+    seen_day = seen_ords[np.maximum(ti, 0)] if len(seen_ords) else np.zeros_like(day_ords)
+    use_stored = (si >= 0) & ((ti < 0) | (stored_day >= seen_day))
+    at = np.where(use_stored, si, np.where(ti >= 0, len(stored_ords) + ti, -1))
+    values = np.full(len(stored_ords) + len(seen_ords), ZERO, dtype=object)
+    used = at[first:]
+    used = used[used >= 0]
+    if len(used):
+        lo, hi = int(used.min()), int(used.max()) + 1
+        ns = len(stored_ords)
+        kept = stored.values[lo:hi]
+        if all(v.__class__ is float for v in kept):
+            kept = list(map(Decimal, map(repr, kept)))  # the shortest repr, as Decimal(str(x))
+        else:
+            kept = [v if isinstance(v, Decimal) else Decimal(str(v)) for v in kept]
+        values[lo:hi] = list(kept) + (seen[1][max(lo - ns, 0):hi - ns] if seen and hi > ns else [])
+    return at, values
 
 
 def twr(series: Sequence[DayValue]) -> float | None:
@@ -295,46 +374,6 @@ def normalise(series: Sequence[tuple[date, Decimal | float]], base: float = 100)
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-class _Latest:
-    """The latest value on or before a day, from a stored series or from observed transactions.
-
-    Values may be Decimal or float (a float is taken at its shortest repr, as Decimal(str(x)),
-    when it is first used: a series of 3,000 closes of which a few hundred are read costs a few
-    hundred conversions). Asked for days in order, as the value series does, each key's position
-    moves forward from the last one instead of being searched for again.
-    """
-
-    def __init__(self, series: dict[str, dict[date, Decimal | float]]) -> None:
-        self._series = series
-        self._days = {key: sorted(values) for key, values in series.items()}
-        self._at: dict[str, int] = {}  # per key: the index of the last stored day on or before the last day asked
-        self._observed: dict[str, tuple[date, Decimal]] = {}
-
-    def observe(self, key: str, day: date, value: Decimal) -> None:
-        self._observed[key] = (day, value)
-
-    def on(self, key: str, day: date) -> Decimal:
-        days = self._days.get(key, ())
-        i = self._at.get(key, 0)  # i = how many stored days are on or before `day`
-        if i and days[i - 1] > day:
-            i = bisect_right(days, day)  # asked for an earlier day than before
-        else:
-            while i < len(days) and days[i] <= day:
-                i += 1
-        self._at[key] = i
-        stored = None
-        if i:
-            value = self._series[key][days[i - 1]]
-            stored = (days[i - 1], value if isinstance(value, Decimal) else Decimal(str(value)))
-        seen = self._observed.get(key)
-        # A stored value wins ties: a close is a better end-of-day value than a trade price.
-        if stored and (seen is None or stored[0] >= seen[0]):
-            return stored[1]
-        if seen:
-            return seen[1]
-        raise ValueError(f"no value for {key} on or before {day.isoformat()}")
 
 
 def _business_days(start: date, end: date) -> Iterable[date]:

@@ -121,8 +121,11 @@ def ledger(user_id: int, as_stored: bool = False) -> list[LedgerRow]:
     columns = [Transaction.id, Transaction.symbol, Transaction.kind, Transaction.quantity, Transaction.price,
                Transaction.fee, Transaction.currency, Transaction.day, Transaction.note]
     today = utc_today()
-    rows = [LedgerRow(*r) for r in db.session.execute(select(*columns).where(Transaction.user_id == user_id)
-                                                      .order_by(Transaction.day, Transaction.id))]
+    session = db.session()
+    if session.autoflush:
+        session.flush()  # as session.execute would; the Core read below streams rows (20,000 ORM rows are buffered)
+    rows = [LedgerRow(*r) for r in session.connection().execute(
+        select(*columns).where(Transaction.user_id == user_id).order_by(Transaction.day, Transaction.id))]
     if as_stored:
         return rows
     return [r if EARLIEST_DAY <= r.day <= today else r._replace(day=min(max(r.day, EARLIEST_DAY), today))
@@ -527,10 +530,11 @@ def refresh_performance(user_id: int, range_name: str, rounds: int = 3) -> int:
         user = db.session.get(User, user_id)
         if user is None:
             return done  # erased meanwhile
-        inputs = _performance_inputs(user, range_name)
+        base, benchmark = _performance_settings(user)
         found = computed.read(key)
-        if found is not None and found.digest == inputs.digest:
-            return done
+        if found is not None and found.digest == _performance_digest(user, base, benchmark, range_name):
+            return done  # current: the ledger is not read
+        inputs = _performance_inputs(user, range_name)
         started = time.perf_counter()
         PERFORMANCE_COMPUTATIONS.inc()
         payload = _performance(inputs.rows, inputs.base, inputs.benchmark, range_name, inputs.splits,
@@ -583,7 +587,7 @@ def forget_series(user_id: int) -> None:
         memo.pop(key, None)
 
 
-def _value_series(txns: list[pm.Txn], closes: dict[str, dict[date, Decimal]], fx: dict[str, dict[date, Decimal]],
+def _value_series(txns: list[pm.Txn], closes: dict[str, rm.Series], fx: dict[str, dict[date, Decimal]],
                   first: date, today: date, base: str, series_key: tuple | None) -> list[rm.DayValue]:
     """The daily value series, valuing only the days from the earliest changed one on when it can.
 
@@ -601,7 +605,7 @@ def _value_series(txns: list[pm.Txn], closes: dict[str, dict[date, Decimal]], fx
     key = (*series_key, today) if series_key else None
     kept = memo.get(key) if key else None
     # Prices or rates that arrived since (a history fetched late, a corrected series) change old days too.
-    market = hashlib.blake2b(repr([(name, sorted((k, len(v), max(v, default=None)) for k, v in data.items()))
+    market = hashlib.blake2b(repr([(name, sorted((k, _extent(v)) for k, v in data.items()))
                                    for name, data in (("closes", closes), ("fx", fx))]).encode(),
                              digest_size=16).hexdigest()
     reuse_before = None
@@ -620,6 +624,13 @@ def _value_series(txns: list[pm.Txn], closes: dict[str, dict[date, Decimal]], fx
     return series
 
 
+def _extent(series: rm.Series | dict[date, Any]) -> tuple[int, Any]:
+    # How many values a series has and its last day: what a late fetch or a longer history changes.
+    if isinstance(series, rm.Series):
+        return len(series.ordinals), series.ordinals[-1] if series.ordinals else None
+    return len(series), max(series, default=None)
+
+
 def _performance(rows: list[Transaction], base: str, benchmark: str, range_name: str,
                  splits: list[pm.Split] | None = None, series_key: tuple | None = None) -> dict[str, Any]:
     today = utc_today()
@@ -630,8 +641,7 @@ def _performance(rows: list[Transaction], base: str, benchmark: str, range_name:
     first = rows[0].day
     symbols = sorted({r.symbol for r in rows})
     # Floats: the value series converts a close when it reads it (the days it takes from a kept series, never).
-    closes = {s: dict(zip(map(date.fromordinal, v["d"]), v["c"]))
-              for s, v in closes_for(symbols, first - timedelta(days=10), today).items()}
+    closes = {s: rm.Series(v["d"], v["c"]) for s, v in closes_for(symbols, first - timedelta(days=10), today).items()}
     fx = _fx_series({r.currency for r in rows}, base, first - timedelta(days=10), today)
     txns = _txns(rows, _rates_on(fx, {(r.currency, r.day) for r in rows}))
     if splits:

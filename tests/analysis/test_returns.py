@@ -375,3 +375,76 @@ def test_long_only_ledgers_never_show_less_than_minus_100_percent():
         if result["max"]["twr"] is not None:  # 60 days: never annualised
             assert chained == pytest.approx(1.0 + result["max"]["twr"], rel=1e-9, abs=1e-12)
             assert index[-1][1] == pytest.approx(100 * (1.0 + result["max"]["twr"]), rel=1e-9, abs=1e-9)
+
+
+# --- daily_value_series against a day-by-day reference ------------------------------------------
+
+def _reference_values(txns, closes_, fx, start, end, base):
+    """Value each day by the definition, slowly: the holdings after the day's transactions, each at
+    its latest close on or before the day (else the latest buy/sell price; a close wins a tie),
+    times its currency's latest rate (stored, else the latest transaction's; base = 1)."""
+    ordered = sorted(txns, key=lambda t: (t.day, t.id))
+    days = sorted({start + timedelta(days=n) for n in range((end - start).days + 1)
+                   if (start + timedelta(days=n)).weekday() < 5} | {t.day for t in ordered if start <= t.day <= end})
+
+    def latest(stored, seen, day):
+        known = [(k, 1, 0, v) for k, v in stored.items() if k <= day] + [(t_day, 0, n, v) for n, (t_day, v)
+                                                                       in enumerate(seen) if t_day <= day]
+        return max(known, key=lambda e: e[:3])[3]  # the latest day; on a tie the stored value, else the last seen
+
+    out = []
+    for day in days:
+        done = [t for t in ordered if t.day <= day]
+        held, currency = {}, {}
+        for t in done:
+            held[t.symbol] = held.get(t.symbol, D(0)) + {"buy": t.quantity, "sell": -t.quantity}.get(t.kind, D(0))
+            currency[t.symbol] = t.currency
+        value = D(0)
+        for symbol, quantity in held.items():
+            if not quantity:
+                continue
+            price = latest(closes_.get(symbol, {}), [(t.day, t.price) for t in done
+                                                     if t.symbol == symbol and t.kind in ("buy", "sell")], day)
+            rate = D(1) if currency[symbol] == base else latest(
+                fx.get(currency[symbol], {}), [(t.day, t.fx) for t in done if t.currency == currency[symbol]], day)
+            value += quantity * price * rate
+        out.append((day, value))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_value_series_matches_valuing_each_day_by_the_definition(seed):
+    """Random two-currency ledgers (weekend trades, sells to zero, trades before the first close,
+    gaps in the closes and rates): every day's value equals the reference, exactly (Decimal)."""
+    rng = random.Random(seed)
+    start, end = d("2024-01-01"), d("2024-03-29")
+    calendar = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    symbols = {"SAP.DE": "EUR", "AAPL": "USD", "NVDA": "USD"}
+    closes_ = {s: {day: D(str(round(rng.uniform(5, 300), rng.choice([0, 2, 4])))) for day in calendar
+                   if day.weekday() < 5 and day > start + timedelta(days=rng.randint(0, 20)) and rng.random() > 0.1}
+               for s in symbols}
+    closes_["NVDA"] = {day: float(v) for day, v in closes_["NVDA"].items()}  # floats: taken at their repr
+    fx = {"USD": {day: D(str(round(rng.uniform(0.85, 0.95), 6))) for day in calendar
+                  if day.weekday() < 5 and day > start + timedelta(days=15) and rng.random() > 0.2}}
+    held = {s: D(0) for s in symbols}
+    ledger = []
+    for i, day in enumerate(sorted(rng.choices(calendar, k=40))):
+        symbol = rng.choice(list(symbols))
+        kind = rng.choice(["buy", "buy", "sell", "dividend", "fee"])
+        quantity = D(rng.randint(1, 9)) / rng.choice([1, 4]) if kind != "sell" else held[symbol]
+        if kind == "sell" and rng.random() < 0.5:
+            quantity = (held[symbol] / 2).quantize(D("0.01"))
+        if not quantity:
+            continue
+        held[symbol] += {"buy": quantity, "sell": -quantity}.get(kind, D(0))
+        ledger.append(txn(i, kind, day.isoformat(), str(quantity), str(round(rng.uniform(5, 300), 2)),
+                          fee=str(rng.randint(0, 3)), symbol=symbol, currency=symbols[symbol],
+                          fx="1" if symbols[symbol] == "EUR" else str(round(rng.uniform(0.85, 0.95), 4))))
+    series = daily_value_series(ledger, closes_, fx, start, end, "EUR")
+    reference_closes = {s: {k: D(str(v)) for k, v in c.items()} for s, c in closes_.items()}
+    assert [(p.day, p.value) for p in series] == _reference_values(ledger, reference_closes, fx, start, end, "EUR")
+    # The days kept from an earlier run are taken as they are; the others are valued again.
+    marker = {p.day: DayValue(p.day, D(-1), p.flow) for p in series}
+    cut = series[len(series) // 2].day
+    again = daily_value_series(ledger, closes_, fx, start, end, "EUR", reuse=marker, reuse_before=cut)
+    assert [p.value for p in again] == [D(-1) if p.day < cut else p.value for p in series]

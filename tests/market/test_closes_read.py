@@ -1,0 +1,53 @@
+"""The stored closes read back for a valuation (research._read_closes), on SQLite and PostgreSQL.
+
+Read as one row per symbol with its days and closes joined by the database (group_concat /
+string_agg) and parsed by numpy: each close must come back as the float of the stored decimal,
+each day as its ordinal, oldest first, whatever order the bars were stored in.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from flask import Flask
+from sqlalchemy import delete
+
+from app.extensions import db
+from app.market import bars as market_bars
+from app.market import research
+from app.market.types import Bar
+from app.models import PriceBar
+
+START = date(1995, 1, 2)  # before anything else a test stores (the PostgreSQL database is shared)
+CLOSES = {"SAP.DE": ["123.45", "0.1", "1234.5678901234", "99.99", "7"],
+          "AAPL": ["0.0001", "250.5", "3.3333333333", "12", "41.75"]}
+
+
+def _check(app: Flask) -> None:
+    with app.app_context():
+        try:
+            for symbol, closes in CLOSES.items():
+                # Stored newest first: the read must order them.
+                bars = [Bar(START + timedelta(days=n), float(c), float(c), float(c), float(c), 100)
+                        for n, c in enumerate(closes)]
+                market_bars.persist(symbol, list(reversed(bars)), source="test")
+            out = research._read_closes(["SAP.DE", "AAPL", "MSFT"], START, START + timedelta(days=10))
+            for symbol, closes in CLOSES.items():
+                assert out[symbol]["d"] == [(START + timedelta(days=n)).toordinal() for n in range(len(closes))]
+                assert out[symbol]["c"] == [float(Decimal(c)) for c in closes]
+            assert out["MSFT"] == {"d": [], "c": []}  # nothing stored in the range
+            narrow = research._read_closes(["AAPL"], START + timedelta(days=1), START + timedelta(days=3))
+            assert narrow["AAPL"]["c"] == [250.5, 3.3333333333, 12.0]
+        finally:
+            db.session.execute(delete(PriceBar).where(PriceBar.day < date(1996, 1, 1)))
+            db.session.commit()
+
+
+def test_closes_read_back_in_order_on_sqlite(app: Flask) -> None:
+    _check(app)
+
+
+@pytest.mark.postgres
+def test_closes_read_back_in_order_on_postgresql(pg_app: Flask) -> None:
+    _check(pg_app)
