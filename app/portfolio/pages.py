@@ -27,9 +27,11 @@ COST_BASIS_NAMES = {"fifo": "FIFO (oldest shares first)", "average": "moving ave
 @login_required
 def index(form: dict | None = None, form_errors: dict | None = None, status: int = 200):
     """Show the portfolio; re-shown with the add form's values and errors when they were invalid."""
-    range_name = request.args.get("range", "1y")
+    range_name, status = request.args.get("range", "1y"), status
     if range_name not in RANGES:
-        range_name = "1y"
+        flash(f"Unknown range “{range_name[:20]}”: showing 1Y. Choose one of {', '.join(r.upper() for r in RANGES)}.",
+              "error")
+        range_name, status = "1y", 400
     flash_fired_alerts(current_user.id)
     data, performance, allocation, error = None, None, None, None
     dividends, realised = None, None
@@ -427,4 +429,5 @@ def benchmark():
         services.set_benchmark(current_user, request.form.get("benchmark", ""))
     except APIError as exc:
         flash(" ".join(m for v in exc.details.get("fields", {}).values() for m in v) or exc.message, "error")
-    return redirect(url_for("portfolio.index"))
+    shown = request.form.get("range", "")  # the range the chart showed stays
+    return redirect(url_for("portfolio.index", range=shown) if shown in RANGES else url_for("portfolio.index"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from marshmallow import ValidationError
 
@@ -42,7 +42,10 @@ def detail(symbol: str):
     try:
         symbol = services.canonical(symbol)
     except APIError:
-        abort(404)
+        # An unknown symbol: say so and offer the search, with what it finds for the text typed.
+        typed = symbol.strip()[:24]
+        return render_template("stocks/search.html", query=typed, unknown=typed,
+                               results=services.search(typed.split(".")[0], 20) if typed else []), 404
     row = stock_row(symbol)
     sections = {name: _section(load) for name, load in (
         ("quote", lambda: services.quote(symbol)),

@@ -15,7 +15,12 @@ bp = Blueprint("watchlist", __name__, url_prefix="/watchlist")
 def index():
     """Show one watchlist (the first by default) with live-ready prices, day range and growth score."""
     lists = services.watchlists(current_user.id)
-    selected = next((w for w in lists if str(w.id) == request.args.get("id")), lists[0] if lists else None)
+    wanted = request.args.get("id")
+    if wanted is not None and not any(str(w.id) == wanted for w in lists):
+        # Not one of this user's lists (deleted, mistyped, someone else's): say so, never show another list.
+        return render_template("watchlist/index.html", lists=lists, selected=None, data=None, error=None, names={},
+                               missing=wanted[:20]), 404
+    selected = next((w for w in lists if str(w.id) == wanted), lists[0] if lists else None)
     data, error = None, None
     if selected is not None:
         try:
@@ -102,6 +107,8 @@ def _act(action, message: str | None, watchlist_id: int | None = None, *, select
     except APIError as exc:
         flash(exc.message if not exc.details.get("fields") else
               " ".join(m for msgs in exc.details["fields"].values() for m in msgs), "error")
+        if exc.status == 404:
+            watchlist_id = None  # not the user's list: back to their own lists, with the message
     else:
         if message:
             flash(message, "success")

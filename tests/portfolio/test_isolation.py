@@ -65,9 +65,10 @@ def test_lists_never_include_another_users_objects(client, auth, other) -> None:
     # B may use the same watchlist name as A: names are unique per user only.
     assert b.post(WL, json={"name": "A's list"}, headers=hb).status_code == 201
     # B's pages show none of A's things.
-    for path in ("/watchlist", f"/watchlist?id={owned['watchlist']['id']}", "/portfolio", "/alerts"):
+    for path, status in (("/watchlist", 200), (f"/watchlist?id={owned['watchlist']['id']}", 404),
+                         ("/portfolio", 200), ("/alerts", 200)):
         page = b.get(path)
-        assert page.status_code == 200, path
+        assert page.status_code == status, path
     assert 'data-testid="transactions"' not in b.get("/portfolio").get_data(as_text=True)
     assert 'data-testid="alerts"' not in b.get("/alerts").get_data(as_text=True)
     selected = b.get(f"/watchlist?id={owned['watchlist']['id']}").get_data(as_text=True)

@@ -37,7 +37,7 @@ def test_empty_pages_render(client, page_user) -> None:
                          ("/alerts", "No alerts yet.")):
         response = client.get(path)
         assert response.status_code == 200 and marker in response.get_data(as_text=True), path
-    assert client.get("/portfolio?range=bogus").status_code == 200  # falls back to 1y
+    assert client.get("/portfolio?range=bogus").status_code == 400  # said so, and 1y shown
 
 
 def test_portfolio_page_with_holdings(client, page_user) -> None:
