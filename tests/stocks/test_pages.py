@@ -79,3 +79,18 @@ def test_screener_page_filters_and_keeps_the_query_in_links(client, page_user) -
     bad = client.get("/screener?index=DAX&pe_max=lots")
     assert bad.status_code == 400 and 'class="field-error"' in _text(bad)
     assert 'value="lots"' in _text(bad)  # the user's input is kept in the form
+
+
+@pytest.mark.parametrize("page", ["/rankings", "/screener"])
+def test_one_choice_of_index_or_country(client, page_user, page) -> None:
+    """The page sends one `scope`: after the default (DAX) a country alone is taken, not refused as both."""
+    html = client.get(page).get_data(as_text=True)
+    assert '<option value="index:DAX" selected>' in html and 'name="index"' not in html
+    response = client.get(f"{page}?scope=country:Germany")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, html
+    assert "not both" not in html and '<option value="country:Germany" selected>' in html
+    assert '<option value="index:DAX" selected>' not in html
+    assert client.get(f"{page}?country=Germany").status_code == 200  # links may still name one directly
+    bad = client.get(f"{page}?scope=planet:Mars")
+    assert bad.status_code == 400 and "Choose an index or a country from the list." in bad.get_data(as_text=True)
