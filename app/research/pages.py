@@ -1,6 +1,8 @@
 """The rankings and screener pages."""
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from flask import Blueprint, render_template, request
 from flask_login import login_required
 from marshmallow import ValidationError
@@ -30,11 +32,41 @@ def rankings():
 def screener():
     """Show the screener form and its results; the query lives in the URL."""
     form, scope_error = _form()
-    data, errors, status = _run(schemas.ScreenerArgs(), form, services.screen)
-    if scope_error:
-        data, errors, status = None, {**errors, "scope": scope_error}, 400
+    query, unit_errors = _in_api_units(form)
+    data, errors, status = _run(schemas.ScreenerArgs(), query, services.screen)
+    for page, (api, _) in PAGE_UNITS.items():  # said in the form's names and units
+        if page in form and api in errors:
+            errors.pop(api)
+            errors[page] = PAGE_RANGES[page]
+    if scope_error or unit_errors:
+        data, errors, status = None, {**errors, **unit_errors, **({"scope": scope_error} if scope_error else {})}, 400
     return render_template("research/screener.html", form=form, data=data, errors=errors, indices=INDEX_NAMES,
                            countries=services.countries(), sectors=SECTORS, sorts=services.SCREEN_SORTS), status
+
+
+# The screener form's own units (the API's are a fraction and US dollars): page field -> (API field, scale).
+PAGE_UNITS = {"dividend_yield_pct": ("dividend_yield_min", Decimal("0.01")),
+              "market_cap_bn": ("market_cap_min", Decimal(10) ** 9)}
+PAGE_RANGES = {"dividend_yield_pct": "Must be between 0 and 100 (%).", "market_cap_bn": "Must be 0 or more."}
+
+
+def _in_api_units(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The form's query with its percent and billions turned into the API's fields; and each unit field's error."""
+    query, errors = dict(form), {}
+    for page, (api, scale) in PAGE_UNITS.items():
+        if page not in query:
+            continue
+        text = query.pop(page).strip().replace(",", ".")[:40]
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            errors[page] = "Enter a number."
+            continue
+        if not value.is_finite():
+            errors[page] = "Enter a number."
+            continue
+        query[api] = str(value * scale)
+    return query, errors
 
 
 def _form() -> tuple[dict[str, str], str | None]:

@@ -94,3 +94,26 @@ def test_one_choice_of_index_or_country(client, page_user, page) -> None:
     assert client.get(f"{page}?country=Germany").status_code == 200  # links may still name one directly
     bad = client.get(f"{page}?scope=planet:Mars")
     assert bad.status_code == 400 and "Choose an index or a country from the list." in bad.get_data(as_text=True)
+
+
+def test_screener_form_takes_percent_and_billions(client, page_user) -> None:
+    """The form's dividend yield is in percent and its market cap in billions of US dollars; the API's
+    are a fraction and dollars: the same filter through both gives the same stocks."""
+    headers = page_user["headers"]
+    api = client.get("/api/v1/screener?index=DAX&limit=500&dividend_yield_min=0.02&market_cap_min=50000000000",
+                     headers=headers).get_json()
+    expected = sorted(r["symbol"] for r in api["items"])
+    assert 0 < len(expected) < 40  # the filter filters
+    page = client.get("/screener?scope=index:DAX&limit=500&dividend_yield_pct=2&market_cap_bn=50")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    body = html[html.index('data-testid="screener"'):]
+    assert sorted(set(re.findall(r'href="/stocks/([^"]+)"', body))) == expected
+    assert 'name="dividend_yield_pct" step="any" value="2"' in html  # shown as typed
+    assert "dividend_yield_pct=2" in body or "dividend_yield_pct=2" in html  # the sort links keep the units
+    for query, field, message in (("dividend_yield_pct=lots", "dividend_yield_pct", "Enter a number."),
+                                  ("dividend_yield_pct=150", "dividend_yield_pct", "Must be between 0 and 100 (%)."),
+                                  ("market_cap_bn=-1", "market_cap_bn", "Must be 0 or more.")):
+        bad = client.get(f"/screener?scope=index:DAX&{query}")
+        assert bad.status_code == 400
+        assert message in bad.get_data(as_text=True), query
