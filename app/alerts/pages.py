@@ -8,13 +8,16 @@ from flask_login import current_user, login_required
 from marshmallow import ValidationError
 
 from app.alerts import services
+from app.analysis import alerts as rules
 from app.models.notify import WEBHOOK_FORMATS
 from app.notify import on_fired, schemas as notify_schemas, services as notify_services, settings as notify_settings
 from app.ops.errors import APIError, validation_error
-from app.portfolio.amounts import AmountError, parse_amount
+from app.portfolio.amounts import AmountError, parse_amount, price_text
+from app.stocks import services as stock_services
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 HISTORY_ROWS, OUTBOX_ROWS = 20, 10
+bp.add_app_template_filter(price_text, "price")
 
 
 @bp.get("")
@@ -25,14 +28,15 @@ def index():
     return _render()
 
 
-def _render(status: int = 200, form_errors: list[str] | None = None, new_secrets: dict[int, str] | None = None):
+def _render(status: int = 200, form_errors: list[str] | None = None, new_secrets: dict[int, str] | None = None,
+            confirm: dict | None = None):
     user_id = current_user.id
     return render_template(
         "alerts/index.html", alerts=services.alerts(user_id), kinds=services.KINDS,
         history=notify_services.history(user_id, HISTORY_ROWS)["items"],
         outbox=notify_services.outbox(user_id, OUTBOX_ROWS)["items"],
         notifications=notify_settings.describe(user_id, new_secrets), formats=WEBHOOK_FORMATS,
-        max_webhooks=notify_schemas.MAX_WEBHOOKS_DOCUMENTED, form_errors=form_errors or []), status
+        max_webhooks=notify_schemas.MAX_WEBHOOKS_DOCUMENTED, form_errors=form_errors or [], confirm=confirm), status
 
 
 def flash_fired_alerts(user_id: int) -> None:
@@ -55,15 +59,47 @@ def flash_fired_alerts(user_id: int) -> None:
 def create():
     """Create an alert from the form: a price, or a % from cost for stop-loss / take-profit."""
     form = request.form
+    kind = form.get("kind", "")
     try:
         threshold = _decimal(form.get("threshold"), "threshold")
         pct = _decimal(form.get("threshold_pct"), "threshold_pct")
-        services.create_alert(current_user.id, form.get("symbol", ""), form.get("kind", ""), threshold, pct)
+        if pct is not None and pct < 0 and kind == "stop_loss":
+            pct = -pct  # "-10 %": ten percent below cost, which is what a stop-loss is
+        if form.get("confirm") != "1":
+            symbol, price = services.alert_threshold(current_user.id, form.get("symbol", ""), kind, threshold, pct)
+            crossed = _already_crossed(symbol, kind, price)
+            if crossed:  # it would fire at once: ask first, with the form as typed
+                return _render(confirm={"message": crossed, "form": {k: form.get(k, "") for k in ALERT_FIELDS}})
+        services.create_alert(current_user.id, form.get("symbol", ""), kind, threshold, pct)
         flash("Alert set.", "success")
     except APIError as exc:
-        flash(" ".join(f"{k}: {' '.join(v)}" for k, v in exc.details.get("fields", {}).items()) or exc.message,
-              "error")
+        fields = exc.details.get("fields", {})
+        flash(" ".join(f"{FIELD_LABELS.get(k, k)}: {' '.join(PAGE_MESSAGES.get(m, m) for m in v)}"
+                       for k, v in fields.items()) or exc.message, "error")
     return redirect(url_for("alerts.index"))
+
+
+ALERT_FIELDS = ("symbol", "kind", "threshold", "threshold_pct")
+FIELD_LABELS = {"symbol": "Symbol", "kind": "Kind", "threshold": "Price", "threshold_pct": "% from cost"}
+PAGE_MESSAGES = {  # the API's wording names its fields; the form's names its labels
+    "Give a price threshold or a threshold_pct (not both).": "Give a price or a % from cost, not both.",
+    "A % from cost only applies to stop_loss and take_profit.": "A % from cost only applies to a stop-loss "
+                                                                "or a take-profit.",
+}
+
+
+def _already_crossed(symbol: str, kind: str, threshold: Decimal) -> str | None:
+    """Say so when the current price already meets the alert (it would fire at once); None otherwise or without a price."""
+    try:
+        price = Decimal(str(stock_services.quote(symbol)["price"]))
+    except (APIError, KeyError, TypeError, ValueError):
+        return None
+    if not rules.is_triggered(kind, threshold, price):
+        return None
+    side = "at or below" if kind in rules.FALLING else "at or above"
+    name = {"stop_loss": "stop-loss", "take_profit": "take-profit"}.get(kind, "alert")
+    return (f"{symbol} is at {price_text(price)}, already {side} this {name} of "
+            f"{price_text(threshold)}: it would fire at once.")
 
 
 @bp.post("/<int:alert_id>/delete")

@@ -44,6 +44,20 @@ def get_alert(user_id: int, alert_id: int) -> Alert:
 def create_alert(user_id: int, symbol: str, kind: str, threshold: Decimal | None = None,
                  threshold_pct: Decimal | None = None) -> Alert:
     """Create an alert at a price, or for stop-loss / take-profit at a % from the holding's average cost."""
+    symbol, threshold = alert_threshold(user_id, symbol, kind, threshold, threshold_pct)
+    count = db.session.scalar(select(func.count(Alert.id)).where(Alert.user_id == user_id)) or 0
+    if count >= MAX_ALERTS:
+        raise APIError(409, f"At most {MAX_ALERTS} alerts per account.", code="limit_reached")
+    alert = Alert(user_id=user_id, symbol=symbol, kind=kind, threshold=threshold,
+                  threshold_pct=threshold_pct)
+    db.session.add(alert)
+    db.session.commit()
+    return alert
+
+
+def alert_threshold(user_id: int, symbol: str, kind: str, threshold: Decimal | None,
+                    threshold_pct: Decimal | None) -> tuple[str, Decimal]:
+    """Check an alert's input; return its symbol as stored and the price it fires at (nothing is stored)."""
     symbol = canonical(symbol)
     if kind not in KINDS:
         raise validation_error({"kind": [f"Must be one of: {', '.join(KINDS)}."]})
@@ -63,14 +77,7 @@ def create_alert(user_id: int, symbol: str, kind: str, threshold: Decimal | None
     threshold = threshold.quantize(Decimal("0.0001"))
     if threshold <= 0:
         raise validation_error({"threshold": ["Must be at least 0.0001."]})
-    count = db.session.scalar(select(func.count(Alert.id)).where(Alert.user_id == user_id)) or 0
-    if count >= MAX_ALERTS:
-        raise APIError(409, f"At most {MAX_ALERTS} alerts per account.", code="limit_reached")
-    alert = Alert(user_id=user_id, symbol=symbol, kind=kind, threshold=threshold,
-                  threshold_pct=threshold_pct)
-    db.session.add(alert)
-    db.session.commit()
-    return alert
+    return symbol, threshold
 
 
 def delete_alert(user_id: int, alert_id: int) -> None:

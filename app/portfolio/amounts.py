@@ -93,3 +93,11 @@ def content_key(day: date, symbol: str, kind: str, quantity: Any, price: Any, fe
 def plain(value: Any) -> str:
     """Return a decimal amount as plain digits, without exponent or trailing zeros ("1E+1" -> "10")."""
     return format(Decimal(value).normalize(), "f")
+
+
+def price_text(value: Any) -> str:
+    """A price as shown: 2 decimals from 1 up (150.00, 92.35), 4 below (0.0523); "–" for none."""
+    if value is None:
+        return "–"
+    amount = Decimal(str(value))
+    return f"{amount.quantize(Decimal('0.01') if abs(amount) >= 1 else Decimal('0.0001')):f}"

@@ -267,6 +267,11 @@ def _run(j: Journey, email: str) -> None:
     form.locator("input[name=threshold]").fill("0.01")
     with page.expect_navigation():
         form.get_by_role("button", name="Set alert").click()
+    # It would fire at once: the page says so, with the price, and asks first.
+    confirm = page.get_by_test_id("alert-confirm")
+    expect(confirm).to_contain_text(re.compile(rf"{re.escape(SYMBOL)} is at [\d.]+, already at or above .* it would fire at once"))
+    with page.expect_navigation():
+        confirm.get_by_role("button", name="Set it anyway").click()
     j.flash("Alert set")
     # Whichever fires it first tells the user: this page load (a toast rendered with the page, and
     # the same `alert` event to the user's live pages) or the streamer's next tick (the event only).

@@ -93,7 +93,7 @@ def test_the_alert_form_shows_the_message_and_stores_nothing(client, page_user, 
     form = {"csrf_token": token, "symbol": "SAP.DE", "kind": "stop_loss", "threshold": "", "threshold_pct": "",
             field: "1E+999999999999"}
     page = client.post("/alerts", data=form, follow_redirects=True).get_data(as_text=True)
-    assert f"{field}: {LIMITS}" in page
+    assert f"{ {'threshold': 'Price', 'threshold_pct': '% from cost'}[field]}: {LIMITS}" in page  # the form's labels
     assert client.get("/api/v1/alerts", headers=page_user["headers"]).get_json() == []
 
 

@@ -179,13 +179,14 @@ def test_alerts_page(client, page_user, token) -> None:
     ok_txn(client, h, "buy", "SAP.DE", 4, 50, "2025-03-03", fee=2)
     # Average cost (4 * 50 + 2) / 4 = 50.50; a 20 % stop-loss is 50.50 * 0.8 = 40.40.
     made = client.post("/alerts", data={"csrf_token": token, "symbol": "SAP.DE", "kind": "stop_loss",
-                                        "threshold": "", "threshold_pct": "20"}, follow_redirects=True)
+                                        "threshold": "", "threshold_pct": "20", "confirm": "1"},
+                       follow_redirects=True)  # confirmed: the demo price may be below it already
     assert "Alert set." in made.get_data(as_text=True)
     alerts = client.get("/api/v1/alerts", headers=h).get_json()
     assert len(alerts) == 1 and D(alerts[0]["threshold"]) == D("40.4")
     bad = client.post("/alerts", data={"csrf_token": token, "symbol": "SAP.DE", "kind": "above", "threshold": "x"},
                       follow_redirects=True)
-    assert "threshold: Enter a number." in bad.get_data(as_text=True)
+    assert "Price: Enter a number." in bad.get_data(as_text=True)
     page = client.get("/alerts").get_data(as_text=True)
     assert 'data-testid="alerts"' in page and f'data-alert-id="{alerts[0]["id"]}"' in page
     assert "(20 % from cost)" in page
@@ -211,3 +212,33 @@ def test_a_split_entered_on_the_page_carries_a_pre_split_buy(client, page_user, 
     gone = client.post(f"/portfolio/splits/{split_id}/delete", data={"csrf_token": token}, follow_redirects=True)
     assert "Split deleted." in gone.get_data(as_text=True)
     assert D(client.get("/api/v1/portfolio", headers=headers).get_json()["holdings"][0]["quantity"]) == 10
+
+
+def test_the_alert_form_asks_before_setting_an_alert_that_would_fire_at_once(client, page_user, token) -> None:
+    """A stop-loss above today's price (or a take-profit below it) is crossed already: the page says so,
+    with the price, and sets it only when confirmed. "-10" % is a stop-loss 10 % below cost."""
+    h = page_user["headers"]
+    ok_txn(client, h, "buy", "SAP.DE", 4, 50, "2025-03-03", fee=2)  # average cost 50.50
+    price = D(str(client.get("/api/v1/stocks/SAP.DE/quote", headers=h).get_json()["price"]))
+    above = (price * D("1.2")).quantize(D("0.01"))
+    form = {"csrf_token": token, "symbol": "SAP.DE", "kind": "stop_loss", "threshold": str(above), "threshold_pct": ""}
+    asked = client.post("/alerts", data=form).get_data(as_text=True)
+    assert 'data-testid="alert-confirm"' in asked
+    assert f"SAP.DE is at {price.quantize(D('0.01'))}, already at or below this stop-loss of {above}" in asked
+    assert client.get("/api/v1/alerts", headers=h).get_json() == []  # nothing stored until confirmed
+    assert 'name="confirm" value="1"' in asked and f'name="threshold" value="{above}"' in asked
+    done = client.post("/alerts", data={**form, "confirm": "1"}, follow_redirects=True).get_data(as_text=True)
+    assert "Alert set." in done
+    # Not crossed: set at once. A typed "-10" % is 10 % below cost: 50.50 * 0.9 = 45.45.
+    below = (price * D("0.5")).quantize(D("0.01"))
+    plain = client.post("/alerts", data={**form, "threshold": str(below)}, follow_redirects=True)
+    assert "Alert set." in plain.get_data(as_text=True)
+    pct = client.post("/alerts", data={**form, "threshold": "", "threshold_pct": "-10", "confirm": "1"},
+                      follow_redirects=True)
+    assert "Alert set." in pct.get_data(as_text=True)
+    stored = {D(a["threshold"]) for a in client.get("/api/v1/alerts", headers=h).get_json()}
+    assert stored == {above, below, D("45.45")}
+    page = client.get("/alerts").get_data(as_text=True)
+    assert f">{above:.2f}</td>" in page and ".0000<" not in page  # prices as prices, not 4 decimals
+    both = client.post("/alerts", data={**form, "threshold_pct": "5"}, follow_redirects=True).get_data(as_text=True)
+    assert "Price: Give a price or a % from cost, not both." in both and "threshold_pct:" not in both
