@@ -112,6 +112,13 @@ def _described(t) -> str:
     return f"{t.kind} of {t.quantity} {t.symbol} on {t.day}"
 
 
+@bp.get("/transactions")
+@login_required
+def transactions_page():
+    """Where a refused add form's URL points (a reload, a bookmark): the form on the portfolio page."""
+    return redirect(url_for("portfolio.index", _anchor="add-transaction"))
+
+
 @bp.post("/transactions")
 @login_required
 def add():

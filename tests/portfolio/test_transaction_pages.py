@@ -289,3 +289,19 @@ def test_a_replayed_session_cookie_cannot_undo_a_delete_twice(client, page_user,
                          follow_redirects=True)
     assert "That delete was undone already." in replay.get_data(as_text=True)
     assert len(transactions(client, h)) == 2
+
+
+def test_a_refused_transaction_keeps_its_errors_in_view(client, page_user) -> None:
+    """The refused form comes back scrolled to itself (its action's fragment), with a summary at the top
+    of the page; its URL (/portfolio/transactions) leads back to the form when reloaded."""
+    token = csrf_token(client, "/portfolio")
+    page = client.post("/portfolio/transactions", data={"csrf_token": token, "date": "2024-03-01", "symbol": "NOPE.XX",
+                                                        "kind": "buy", "quantity": "x", "price": "10", "fee": ""})
+    body = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert 'action="/portfolio/transactions#add-transaction"' in body and 'id="add-transaction"' in body
+    top = body[body.index('data-testid="form-errors-top"'):]
+    assert top.index("see the form") < top.index('data-testid="form-errors"')  # the summary comes first
+    assert "The transaction was not saved:" in body and 'href="#add-transaction"' in body
+    back = client.get("/portfolio/transactions")
+    assert back.status_code == 302 and back.headers["Location"].endswith("/portfolio#add-transaction")
