@@ -1,3 +1,22 @@
+// The navigation's menu button (below 768 px the links fold into it).
+(function () {
+  "use strict";
+  const toggle = document.querySelector(".nav-toggle");
+  const menu = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
+  if (!menu) return;
+  toggle.addEventListener("click", function () {
+    const open = menu.classList.toggle("open");
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && menu.classList.contains("open")) {
+      menu.classList.remove("open");
+      toggle.setAttribute("aria-expanded", "false");
+      toggle.focus();
+    }
+  });
+})();
+
 // Site-wide behaviour: the navigation's search box suggests stocks as you type.
 (function () {
   "use strict";
