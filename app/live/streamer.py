@@ -88,10 +88,7 @@ class Streamer:
             metrics.sync_cache(get_cache().counters())
         metrics.STREAMER_TICKS.inc()
         metrics.STREAMER_TICK_SECONDS.observe(time.perf_counter() - started)
-        # The demo market, when it serves the quotes (first in the chain), replays a session while closed.
-        providers = list(cfg.get("MARKET_PROVIDERS") or [])
-        demo_open = bool(cfg.get("DEMO_ALWAYS_OPEN")) and providers[:1] == ["demo"]
-        return float(cfg["LIVE_TICK_OPEN_S"] if any_open or demo_open else cfg["LIVE_TICK_CLOSED_S"])
+        return float(cfg["LIVE_TICK_OPEN_S"] if any_open or _demo_replays(cfg) else cfg["LIVE_TICK_CLOSED_S"])
 
     def _fired_alerts(self) -> None:
         """Emit `alert` to each owner for the alerts fired since the watermark, and move it on."""
@@ -145,6 +142,7 @@ class Streamer:
                  if row is not None and row.exchange in CALENDARS}
         now = datetime.now(timezone.utc)
         any_open = False
+        replaying = _demo_replays(self.app.config)
         for code in sorted(codes):
             try:
                 status = exchange_status(code, now)
@@ -154,7 +152,9 @@ class Streamer:
             any_open = any_open or status["open"]
             if self.market.get(code) != status["open"]:
                 self.market[code] = status["open"]
-                socketio.emit("market_status", status, namespace=NAMESPACE)
+                # `simulated`: the demo market's prices move while the exchange is closed (a replayed
+                # session), so the page says so instead of "markets closed" beside ticking prices.
+                socketio.emit("market_status", {**status, "simulated": replaying}, namespace=NAMESPACE)
         return any_open
 
 
@@ -341,3 +341,8 @@ class LiveLoop:
     def stop(self) -> None:
         """Ask the loop to end after its current round."""
         self.stopped.set()
+
+
+def _demo_replays(cfg: Any) -> bool:
+    """Whether the demo market serves the quotes (first in the chain) and replays a session while closed."""
+    return bool(cfg.get("DEMO_ALWAYS_OPEN")) and list(cfg.get("MARKET_PROVIDERS") or [])[:1] == ["demo"]

@@ -40,8 +40,10 @@
   });
   socket.on("error", function (err) { if (window.console) console.warn("live:", err.code, err.message); });
 
+  // Numbers in the page's language (its <html lang>), as the server wrote them, never the browser's own.
+  const LOCALE = document.documentElement.lang || "en";
   function fmt(n, digits) {
-    return Number(n).toLocaleString(undefined, {minimumFractionDigits: digits, maximumFractionDigits: digits});
+    return Number(n).toLocaleString(LOCALE, {minimumFractionDigits: digits, maximumFractionDigits: digits});
   }
   function flash(el, up) {
     el.classList.remove("flash-up", "flash-down");
@@ -100,10 +102,19 @@
     setTimeout(function () { toast.remove(); }, 15000);
   });
 
+  let simulated = false;
   socket.on("market_status", function (s) {
     markets[s.exchange] = s.open;
+    simulated = simulated || !!s.simulated;
     if (!market) return;
     const open = Object.keys(markets).filter(function (k) { return markets[k]; });
+    if (simulated && !open.length) {
+      // The demo market replays a session while the exchanges are closed: its prices do move.
+      market.textContent = "simulated session";
+      market.title = "Demo market: prices replay a trading session while the exchanges are closed";
+      market.dataset.marketState = "simulated";
+      return;
+    }
     market.textContent = open.length ? "open: " + open.join(", ") : "markets closed";
     market.dataset.marketState = open.length ? "open" : "closed";
   });

@@ -132,3 +132,20 @@ def test_the_session_check_disconnects_sockets_whose_session_ended_elsewhere(mak
     assert loop.check_sessions() == 1
     assert not ending.is_connected("/live") and staying.is_connected("/live")
     assert len(live_state(app).registry) == 1
+
+
+def test_market_status_says_when_the_demo_market_replays_a_session(make_app) -> None:
+    """With the demo market first in the chain and DEMO_ALWAYS_OPEN, prices move while an exchange is
+    closed: its market_status says `simulated`, so the page does not say "markets closed" beside them."""
+    for always_open, providers in ((True, ("demo",)), (False, ("demo",)), (True, ("yahoo", "demo"))):
+        app, client = _connected(make_app, DEMO_TICK_S=3600.0, DEMO_ALWAYS_OPEN=always_open, MARKET_PROVIDERS=providers)
+        client.emit("subscribe", {"symbols": ["SAP.DE"]}, namespace="/live")
+        streamer = live_state(app).loop.streamer
+        with app.app_context():
+            streamer._market_status({"SAP.DE"})
+        status = [m["args"][0] for m in client.get_received("/live") if m["name"] == "market_status"]
+        assert [s["exchange"] for s in status] == ["XETR"]
+        assert status[0]["simulated"] is (always_open and providers[0] == "demo"), (always_open, providers)
+        real = exchange_status("XETR", datetime.now(timezone.utc))["open"]
+        assert status[0]["open"] is real  # the exchange's own state stays as it is
+        client.disconnect(namespace="/live")
