@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import services, sessions
@@ -11,8 +12,25 @@ from app.auth.api import login_failed, login_ip_key, throttle_login
 from app.auth.forms import (COST_BASIS_LABELS, ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm,
                             SettingsForm, percent_text)
 from app.extensions import db, limiter
+from app.ops.errors import rate_limited, seconds_until_allowed, wants_json
 
 bp = Blueprint("auth", __name__)
+FORMS = {"auth.login": (LoginForm, "auth/login.html"), "auth.register": (RegisterForm, "auth/register.html")}
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(exc: RateLimitExceeded):
+    """Log-in or registration over its budget: the form again (what was typed kept, never the password),
+    saying how long to wait. Other pages of this blueprint answer the standard 429."""
+    if request.endpoint not in FORMS or wants_json():
+        return rate_limited(exc)
+    form_class, template = FORMS[request.endpoint]
+    form = form_class()
+    wait = seconds_until_allowed()
+    minutes = -(-wait // 60)
+    when = f"{wait} second{'s' if wait != 1 else ''}" if wait < 120 else f"{minutes} minutes"
+    message = f"Too many attempts from here. Please wait {when}, then try again."
+    return render_template(template, form=form, wait_message=message), 429
 
 
 @bp.route("/register", methods=["GET", "POST"])

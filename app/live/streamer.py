@@ -172,10 +172,16 @@ def portfolio_summary(user_id: int) -> dict[str, Any] | None:
         log.info("live_portfolio_skipped", user_id=user_id, reason=exc.message)
         return None
     totals = data["totals"]
+    # Every figure the pages show that moves with a price, so none of them stays frozen beside the value.
     return {"base_currency": data["base_currency"], "value": _num(totals["value"]),
-            "day_change": _num(totals["day_change"]), "day_change_pct": totals["day_change_pct"],
-            "total_pl": _num(totals["total_pl"]), "complete": data["complete"],
-            "holdings": {h["symbol"]: {"price": _num(h["price"]), "market_value_base": _num(h.get("market_value_base"))}
+            "day_change": _num(totals["day_change"]), "day_change_pct": _pct(totals["day_change_pct"]),
+            "total_pl": _num(totals["total_pl"]), "unrealised": _num(totals["unrealised"]),
+            "complete": data["complete"],
+            "holdings": {h["symbol"]: {"price": _num(h["price"]), "market_value_base": _num(h.get("market_value_base")),
+                                       "unrealised_base": _num(h.get("unrealised_base")),
+                                       "unrealised_pct": _pct(h.get("unrealised_pct")),
+                                       "day_change_base": _num(h.get("day_change_base")),
+                                       "weight": _pct(h.get("weight"))}
                          for h in data["holdings"]},
             "ts": datetime.now(timezone.utc).isoformat()}
 
@@ -189,6 +195,10 @@ def alert_event(alert: Alert) -> dict[str, Any]:
 
 def _num(value: Decimal | float | None) -> float | None:
     return None if value is None else round(float(value), 2)
+
+
+def _pct(value: Decimal | float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
 
 
 def _held_symbols(users: set[int]) -> dict[int, set[str]]:

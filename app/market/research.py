@@ -10,6 +10,7 @@ write the very entries the readers above read.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict
@@ -53,9 +54,14 @@ def news_for(symbol: str) -> dict[str, Any]:
     raise errors[symbol]
 
 
+def news_of(symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Return `news_for` of every symbol whose news could be read, in one batch."""
+    return _bulk("news", list(symbols), _fetch_news, _news_payload)[0]
+
+
 def sentiments_for(symbols: Iterable[str]) -> dict[str, float]:
     """Return the aggregate news sentiment (-1..1) of every symbol whose news could be read."""
-    found = _bulk("news", list(symbols), _fetch_news, _news_payload)[0]
+    found = news_of(symbols)
     return {s: n["sentiment"]["score"] for s, n in found.items() if n["sentiment"]["score"] is not None}
 
 
@@ -309,9 +315,25 @@ def _profile_payload(profile: Any) -> dict[str, Any]:
     return out
 
 
+def headline_key(headline: str) -> str:
+    """A headline as compared for repeats: case, spacing and punctuation aside."""
+    return " ".join(re.sub(r"[^\w]+", " ", headline.casefold()).split())
+
+
+def _web_url(url: str | None) -> bool:
+    return bool(url) and url.lower().startswith(("https://", "http://"))
+
+
 def _news_payload(items: list[Any]) -> dict[str, Any]:
-    rows = [{"headline": n.headline, "url": n.url, "published_at": n.published_at.isoformat(),
-             "publisher": n.publisher, "summary": n.summary} for n in items]
+    # Providers (and syndication) repeat a headline; keep its newest telling, once.
+    unique, seen = [], set()
+    for n in sorted(items, key=lambda n: n.published_at, reverse=True):
+        if (key := headline_key(n.headline)) not in seen:
+            seen.add(key)
+            unique.append(n)
+    # A link only to a web page: a provider's "javascript:" or "data:" URL never reaches a page.
+    rows = [{"headline": n.headline, "url": n.url if _web_url(n.url) else None, "published_at": n.published_at.isoformat(),
+             "publisher": n.publisher, "summary": n.summary} for n in unique]
     scored, aggregate = score_news(rows)
     return {"items": scored, "sentiment": aggregate, "source": items[0].source if items else None}
 

@@ -5,6 +5,8 @@ status; pages get `templates/errors/error.html`.
 """
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import structlog
@@ -69,6 +71,20 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
+def rate_limited(exc: RateLimitExceeded):
+    """A spent rate limit: the standard 429 (Flask-Limiter adds Retry-After and X-RateLimit-* after it)."""
+    message = f"Too many requests: the limit is {exc.description}. Try again later."
+    return error_response(429, message) if wants_json() else _page(429, message)
+
+
+def seconds_until_allowed() -> int:
+    """Seconds until the limit this request broke lets the next one through (at least 1)."""
+    from app.extensions import limiter  # noqa: PLC0415 - extensions import this module
+
+    current = limiter.current_limit
+    return max(1, math.ceil(current.reset_at - time.time())) if current is not None else 60
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers that turn every failure into the standard shape or an error page."""
 
@@ -78,12 +94,7 @@ def register_error_handlers(app: Flask) -> None:
             return _page(exc.status, exc.message)
         return error_response(exc.status, exc.message, exc.code, exc.details, exc.headers)
 
-    @app.errorhandler(RateLimitExceeded)
-    def handle_rate_limit(exc: RateLimitExceeded):
-        message = f"Too many requests: the limit is {exc.description}. Try again later."
-        response = error_response(429, message) if wants_json() else _page(429, message)
-        # Flask-Limiter adds Retry-After and X-RateLimit-* in its after_request hook.
-        return response
+    app.register_error_handler(RateLimitExceeded, rate_limited)
 
     @app.errorhandler(CSRFError)
     def handle_csrf(exc: CSRFError):

@@ -48,6 +48,26 @@ def parse_amount(raw: Any) -> Decimal:
     return value.copy_abs() if value.is_zero() else value  # "-0" is 0
 
 
+# Decimal comma, with or without dots between thousands: "180,50", "1.234,56", "-0,5".
+_COMMA_NUMBER = re.compile(r"([+-]?)([0-9]{1,3}(?:\.[0-9]{3})+|[0-9]+)(?:,([0-9]+))?")
+
+
+def parse_decimal_comma(raw: str) -> Decimal:
+    """Return the amount of text written with a decimal comma (German style), or raise AmountError.
+
+    Dots may group thousands ("1.234,56"). Text without a comma is read as `parse_amount` reads it,
+    so "180.50" is still 180.50, not 18,050.
+    """
+    text = raw.strip()
+    if "," not in text and text.count(".") <= 1:
+        return parse_amount(text)
+    found = _COMMA_NUMBER.fullmatch(text) if len(text) <= MAX_INPUT_CHARS else None
+    if found is None:
+        raise AmountError(NOT_A_NUMBER)
+    sign, whole, fraction = found.groups()
+    return parse_amount(f"{sign}{whole.replace('.', '')}" + (f".{fraction}" if fraction else ""))
+
+
 def fits(value: Decimal) -> bool:
     """Return whether a decimal is finite and stored exactly (15 integer and 10 fraction digits at most).
 
@@ -95,9 +115,26 @@ def plain(value: Any) -> str:
     return format(Decimal(value).normalize(), "f")
 
 
-def price_text(value: Any) -> str:
-    """A price as shown: 2 decimals from 1 up (150.00, 92.35), 4 below (0.0523); "–" for none."""
+# ISO 4217 minor units where they are not 2 (the currencies of the universe and the usual bases).
+CURRENCY_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "BHD": 3, "KWD": 3}
+
+
+def money_text(value: Any, currency: str | None) -> str:
+    """An amount as shown in its currency: its minor units (4.90 EUR, 2,500 JPY), grouped by thousands,
+    and never fewer digits than were stored (180.505 stays 180.505); "–" for none."""
     if value is None:
         return "–"
     amount = Decimal(str(value))
-    return f"{amount.quantize(Decimal('0.01') if abs(amount) >= 1 else Decimal('0.0001')):f}"
+    digits = CURRENCY_DIGITS.get((currency or "").upper(), 2)
+    exponent = amount.normalize().as_tuple().exponent
+    own = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return f"{amount:,.{max(digits, own)}f}"
+
+
+def price_text(value: Any) -> str:
+    """A price as shown: 2 decimals from 1 up (150.00, 2,918.71), 4 below (0.0523); "–" for none.
+    Grouped by thousands, as live.js writes a price that moves."""
+    if value is None:
+        return "–"
+    amount = Decimal(str(value))
+    return f"{amount.quantize(Decimal('0.01') if abs(amount) >= 1 else Decimal('0.0001')):,f}"

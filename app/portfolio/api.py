@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Response, request
+from flask import Response
 from flask_jwt_extended import current_user, jwt_required
 from app.ops.apidoc import Blueprint
 
-from app.ops.errors import validation_error
 from app.portfolio import csvio, schemas, services
 
 bp = Blueprint("portfolio_api", __name__, url_prefix="/api/v1/portfolio", description="Portfolio")
@@ -154,7 +153,7 @@ def allocation():
 @bp.response(200, schemas.ImportResultSchema)
 def import_csv():
     """Import transactions from CSV (a `file` upload or a text/csv body); all or nothing, no duplicates."""
-    return services.import_transactions(current_user.id, *csvio.parse_csv(read_csv_upload()))
+    return services.import_transactions(current_user.id, *csvio.parse_csv(csvio.read_upload()))
 
 
 @bp.get("/export.csv")
@@ -165,18 +164,6 @@ def export_csv():
     """Download every transaction as CSV, in the format the import reads."""
     return Response(csvio.export_csv(services.transactions(current_user.id)), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="transactions.csv"'})
-
-
-def read_csv_upload() -> str:
-    """Return the uploaded CSV text (multipart `file` or a raw body), or a 400 saying what is wrong."""
-    upload = request.files.get("file")
-    data = upload.read() if upload else request.get_data()
-    if not data:
-        raise validation_error({"file": ["Send the CSV as a `file` upload or as the request body."]})
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise validation_error({"file": ["The file must be UTF-8 text."]}) from None
 
 
 def _entry(body: dict) -> services.TransactionIn:

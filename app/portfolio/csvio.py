@@ -22,13 +22,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from app.portfolio.amounts import AmountError, content_key, parse_amount, plain
+from flask import request
+
+from app.ops.errors import validation_error
+from app.portfolio.amounts import AmountError, content_key, parse_amount, parse_decimal_comma, plain
 from app.portfolio.services import TransactionIn
 
 COLUMNS = ("date", "symbol", "kind", "quantity", "price", "fee", "currency", "note")
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
 REQUIRED = ("date", "symbol", "kind", "quantity", "price")
 MAX_ROWS = 5_000
+DELIMITERS = (",", ";", "\t")
+_GERMAN_DAY = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})")
 
 
 def export_csv(rows: list[Any]) -> str:
@@ -71,17 +76,46 @@ def restore(text: str) -> str:
     return text[1:] if text.startswith("'") and _FORMULA.match(text[1:]) else text
 
 
-def parse_csv(text: str) -> tuple[list[tuple[int, TransactionIn, str]], dict[int, dict[str, list[str]]]]:
-    """Parse CSV text; return (line number, entry, import key) rows and errors by line number and field."""
-    # newline="" lets the csv module see \r, \n and \r\n endings (and quoted newlines) itself.
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+def read_upload() -> str:
+    """Return the uploaded CSV text (multipart `file` or a raw body), or a 400 saying what is wrong."""
+    upload = request.files.get("file")
+    data = upload.read() if upload else request.get_data()
+    if not data:
+        raise validation_error({"file": ["Send the CSV as a `file` upload or as the request body."]})
     try:
-        return _parse_rows(reader)
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise validation_error({"file": ["The file must be UTF-8 text (in Excel: Save As, “CSV UTF-8”)."]}) from None
+
+
+def detect_delimiter(text: str) -> str:
+    """Return the file's delimiter: the one of `,` `;` tab its header line holds most of (`,` if none).
+
+    Excel in German (and other decimal-comma locales) saves "CSV" with semicolons.
+    """
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def parse_csv(text: str) -> tuple[list[tuple[int, TransactionIn, str]], dict[int, dict[str, list[str]]]]:
+    """Parse CSV text; return (line number, entry, import key) rows and errors by line number and field.
+
+    Comma-, semicolon- and tab-separated files are read alike. In a semicolon or tab file (a
+    decimal-comma spreadsheet's) amounts may use a decimal comma and dates DD.MM.YYYY as well.
+    """
+    text = text.lstrip("\ufeff")
+    delimiter = detect_delimiter(text)
+    # newline="" lets the csv module see \r, \n and \r\n endings (and quoted newlines) itself.
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return _parse_rows(reader, decimal_comma=delimiter != ",")
     except csv.Error as exc:  # e.g. a NUL byte, an unterminated quote at the end
         return [], {reader.line_num or 1: {"file": [f"This is not valid CSV: {exc}."]}}
 
 
-def _parse_rows(reader: csv.DictReader) -> tuple[list[tuple[int, TransactionIn, str]], dict[int, dict[str, list[str]]]]:
+def _parse_rows(reader: csv.DictReader, decimal_comma: bool) -> tuple[list[tuple[int, TransactionIn, str]], dict[int, dict[str, list[str]]]]:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
@@ -97,7 +131,7 @@ def _parse_rows(reader: csv.DictReader) -> tuple[list[tuple[int, TransactionIn, 
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
         if not any(row.values()):
             continue  # a blank line
-        entry, problems = _entry(row)
+        entry, problems = _entry(row, decimal_comma)
         if problems:
             errors[number] = problems
             continue
@@ -108,21 +142,28 @@ def _parse_rows(reader: csv.DictReader) -> tuple[list[tuple[int, TransactionIn, 
     return parsed, errors
 
 
-def _entry(row: dict[str, str]) -> tuple[TransactionIn | None, dict[str, list[str]]]:
+def _entry(row: dict[str, str], decimal_comma: bool) -> tuple[TransactionIn | None, dict[str, list[str]]]:
     problems: dict[str, list[str]] = {}
     for name in REQUIRED:
         if not row.get(name):
             problems[name] = ["Required."]
-    day = _parse(problems, "date", row.get("date"), date.fromisoformat, "Use YYYY-MM-DD.")
-    quantity = _parse(problems, "quantity", row.get("quantity"), parse_amount, "Must be a number.")
-    price = _parse(problems, "price", row.get("price"), parse_amount, "Must be a number.")
-    fee = _parse(problems, "fee", row.get("fee") or "0", parse_amount, "Must be a number.")
+    amount = parse_decimal_comma if decimal_comma else parse_amount
+    day = _parse(problems, "date", row.get("date"), _german_or_iso_day if decimal_comma else date.fromisoformat,
+                 "Use YYYY-MM-DD or DD.MM.YYYY." if decimal_comma else "Use YYYY-MM-DD.")
+    quantity = _parse(problems, "quantity", row.get("quantity"), amount, "Must be a number.")
+    price = _parse(problems, "price", row.get("price"), amount, "Must be a number.")
+    fee = _parse(problems, "fee", row.get("fee") or "0", amount, "Must be a number.")
     kind = (row.get("kind") or "").lower()
     if problems:
         return None, problems
     return TransactionIn(symbol=row["symbol"].upper(), kind=kind, quantity=quantity, price=price, day=day, fee=fee,
                          currency=(row.get("currency") or None), note=restore(row["note"])[:500]
                          if row.get("note") else None), {}
+
+
+def _german_or_iso_day(text: str) -> date:
+    found = _GERMAN_DAY.fullmatch(text)
+    return date(int(found[3]), int(found[2]), int(found[1])) if found else date.fromisoformat(text)
 
 
 def _parse(problems: dict[str, list[str]], name: str, value: str | None, parse, message: str) -> Any:

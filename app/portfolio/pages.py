@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from app.alerts.pages import flash_fired_alerts
 from app.analysis.periods import RANGES
-from app.ops.errors import APIError, error_response
+from app.ops.errors import APIError, error_response, validation_error
 from app.portfolio import csvio, services
 from app.portfolio.amounts import AmountError, parse_amount
 from app.universe import INDEX_NAMES
@@ -25,7 +25,8 @@ COST_BASIS_NAMES = {"fifo": "FIFO (oldest shares first)", "average": "moving ave
 
 @bp.get("")
 @login_required
-def index(form: dict | None = None, form_errors: dict | None = None, status: int = 200):
+def index(form: dict | None = None, form_errors: dict | None = None, status: int = 200,
+          import_errors: dict | None = None):
     """Show the portfolio; re-shown with the add form's values and errors when they were invalid."""
     range_name, status = request.args.get("range", "1y"), status
     if range_name not in RANGES:
@@ -52,9 +53,8 @@ def index(form: dict | None = None, form_errors: dict | None = None, status: int
                            transactions=services.transactions(current_user.id)[::-1],
                            splits=services.splits(current_user.id)["items"],
                            form=form or {"date": date.today().isoformat(), "kind": "buy"},
-                           form_errors=form_errors or {}, kinds=services.KINDS,
-                           benchmark=current_user.benchmark or services.BENCHMARKS.get(
-                               services.base_currency(current_user), "S&P 500")), status
+                           form_errors=form_errors or {}, kinds=services.KINDS, import_errors=import_errors,
+                           benchmark=services.benchmark_index(current_user)), status
 
 
 @bp.get("/performance-status")
@@ -401,23 +401,34 @@ def realised_csv():
 @bp.post("/import")
 @login_required
 def import_csv():
-    """Import a CSV file of transactions (all or nothing)."""
+    """Import a CSV file of transactions (all or nothing); a refused file is listed line by line at the form."""
     upload = request.files.get("file")
     try:
-        text = upload.read().decode("utf-8") if upload else ""
-        if not text:
-            raise APIError(400, "Choose a CSV file to import.", code="validation_error")
-        result = services.import_transactions(current_user.id, *csvio.parse_csv(text))
-    except UnicodeDecodeError:
-        flash("The file must be UTF-8 text.", "error")
+        if upload is None or not upload.filename:
+            raise validation_error({"file": ["Choose a CSV file to import."]})
+        result = services.import_transactions(current_user.id, *csvio.parse_csv(csvio.read_upload()))
     except APIError as exc:
-        rows = exc.details.get("rows") or {}
-        detail = "; ".join(f"line {line}: " + ", ".join(f"{k} {' '.join(v)}" for k, v in fields.items())
-                           for line, fields in list(rows.items())[:10])
-        flash(f"{exc.message} {detail}".strip(), "error")
-    else:
-        flash(f"Imported {result['imported']} transaction(s); {result['skipped']} already there.", "success")
+        return index(import_errors=_import_errors(exc), status=exc.status)
+    flash(f"Imported {result['imported']} transaction{'s' if result['imported'] != 1 else ''}; "
+          f"{result['skipped']} already there.", "success")
     return redirect(url_for("portfolio.index"))
+
+
+IMPORT_LABELS = {"date": "Date", "symbol": "Symbol", "kind": "Kind", "quantity": "Quantity", "price": "Price",
+                 "fee": "Fee", "currency": "Currency", "note": "Note", "header": "Header", "file": "File",
+                 "row": "Row"}
+
+
+def _import_errors(exc: APIError) -> dict:
+    """The refusal as the form shows it: the summary, then one entry per line, each problem named by its column."""
+    rows = exc.details.get("rows") or {}
+    fields = exc.details.get("fields") or {}
+    if fields and not rows:  # the upload itself: no file, not UTF-8, no rows
+        return {"message": " ".join(m for msgs in fields.values() for m in msgs), "lines": []}
+    lines = [{"line": line, "problems": [f"{IMPORT_LABELS.get(name, name)}: {' '.join(msgs)}"
+                                         for name, msgs in problems.items()]}
+             for line, problems in rows.items()]
+    return {"message": exc.message, "lines": lines}
 
 
 @bp.get("/export.csv")

@@ -201,13 +201,25 @@ def import_transactions(user_id: int, parsed: list[tuple[int, TransactionIn, str
                         errors: dict[int, dict[str, list[str]]]) -> dict[str, int]:
     """Store a parsed CSV all or nothing; rows imported before (same content) are skipped."""
     errors = dict(errors)
+    valid: list[tuple[int, Transaction]] = []
     for line, entry, _key in parsed:
         try:
-            _row(user_id, entry, None)
+            valid.append((line, _row(user_id, entry, None)))
         except APIError as exc:
             errors[line] = exc.details.get("fields", {"row": [exc.message]})
     if errors:
-        raise APIError(400, f"{len(errors)} row(s) are invalid; nothing was imported.", code="validation_error",
+        # A sell of more than is held is a bad row too: named now, with the others, not after they are fixed.
+        try:
+            _check_replay(user_id, ledger(user_id) + [row for _, row in valid])
+        except APIError as exc:
+            details = exc.details
+            line = next((n for n, row in reversed(valid) if row.kind == "sell" and row.symbol == details["symbol"]
+                         and row.day.isoformat() == details["date"]), None)
+            if line is not None:
+                errors[line] = {"quantity": [f"Sells {details['requested']} but {details['held']} are held then."]}
+    if errors:
+        count = "1 row is" if len(errors) == 1 else f"{len(errors)} rows are"
+        raise APIError(400, f"{count} invalid; nothing was imported.", code="validation_error",
                        details={"rows": {str(line): fields for line, fields in sorted(errors.items())}})
     if not parsed:
         raise validation_error({"file": ["The file holds no transactions."]})
@@ -558,9 +570,13 @@ class _PerformanceInputs(NamedTuple):
     splits: list[pm.Split]
 
 
+def benchmark_index(user: User) -> str:
+    """Return the index the user compares against: their choice, else their base currency's home index."""
+    return user.benchmark or BENCHMARKS.get(base_currency(user), "S&P 500")
+
+
 def _performance_settings(user: User) -> tuple[str, str]:
-    base = base_currency(user)
-    return base, user.benchmark or BENCHMARKS.get(base, "S&P 500")
+    return base_currency(user), benchmark_index(user)
 
 
 def _performance_digest(user: User, base: str, benchmark: str, range_name: str) -> str:

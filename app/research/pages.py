@@ -8,10 +8,13 @@ from flask_login import login_required
 from marshmallow import ValidationError
 
 from app.ops.errors import APIError
-from app.research import schemas, services
+from app.research import labels, schemas, services
 from app.universe import INDEX_NAMES, SECTORS
 
 bp = Blueprint("research", __name__)
+bp.add_app_template_filter(labels.input_label, "score_input_label")
+bp.add_app_template_filter(labels.input_value, "score_input")
+bp.add_app_template_global(labels.FACTOR_LABELS, "FACTOR_LABELS")
 
 
 @bp.get("/rankings")

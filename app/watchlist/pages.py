@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from app.ops.errors import APIError
 from app.watchlist import services
@@ -80,9 +82,35 @@ def add_selected():
 @bp.post("/<int:watchlist_id>/items/<string:symbol>/remove")
 @login_required
 def remove(watchlist_id: int, symbol: str):
-    """Remove a symbol."""
-    return _act(lambda: services.remove_item(current_user.id, watchlist_id, symbol),
-                f"{symbol[:24]} removed.", watchlist_id)
+    """Remove a symbol; the message offers to put it back where it was."""
+    def run() -> None:
+        order = [item.symbol for item in services.get_watchlist(current_user.id, watchlist_id).items]
+        services.remove_item(current_user.id, watchlist_id, symbol)
+        position = order.index(symbol.strip().upper()) if symbol.strip().upper() in order else len(order)
+        flash(Markup('{} removed. <form method="post" action="{}" class="inline" data-undo-form>'
+                     '<input type="hidden" name="csrf_token" value="{}"><input type="hidden" name="position" value="{}">'
+                     '<button type="submit" class="secondary outline small" data-testid="undo-remove">Undo</button>'
+                     '</form>').format(symbol[:24].upper(), url_for("watchlist.restore", watchlist_id=watchlist_id,
+                                                                   symbol=symbol[:24].upper()),
+                                       generate_csrf(), position), "success")
+    return _act(run, None, watchlist_id, back=request.form.get("back") == "stock", back_symbol=symbol)
+
+
+@bp.post("/<int:watchlist_id>/items/<string:symbol>/restore")
+@login_required
+def restore(watchlist_id: int, symbol: str):
+    """Undo a remove: the symbol back on the list at the place it had."""
+    def run() -> None:
+        services.add_item(current_user.id, watchlist_id, symbol)
+        order = [item.symbol for item in services.get_watchlist(current_user.id, watchlist_id).items]
+        moved = order.pop()  # added at the end
+        try:
+            position = min(max(int(request.form.get("position", "")), 0), len(order))
+        except ValueError:
+            position = len(order)
+        order.insert(position, moved)
+        services.update_watchlist(current_user.id, watchlist_id, order=order)
+    return _act(run, f"{symbol[:24].upper()} is back on the watchlist.", watchlist_id)
 
 
 @bp.post("/<int:watchlist_id>/items/<string:symbol>/move")
@@ -101,7 +129,7 @@ def move(watchlist_id: int, symbol: str):
 
 
 def _act(action, message: str | None, watchlist_id: int | None = None, *, select_new: bool = False,
-         back: bool = False):
+         back: bool = False, back_symbol: str | None = None):
     try:
         result = action()
     except APIError as exc:
@@ -114,6 +142,7 @@ def _act(action, message: str | None, watchlist_id: int | None = None, *, select
             flash(message, "success")
         if select_new:
             watchlist_id = result.id
-    if back and request.form.get("symbol"):
-        return redirect(url_for("stocks.detail", symbol=request.form["symbol"].strip().upper()[:24]))
+    symbol = back_symbol or request.form.get("symbol")
+    if back and symbol:
+        return redirect(url_for("stocks.detail", symbol=symbol.strip().upper()[:24]))
     return redirect(url_for("watchlist.index", id=watchlist_id) if watchlist_id else url_for("watchlist.index"))

@@ -17,7 +17,9 @@
   });
 })();
 
-// Site-wide behaviour: the navigation's search box suggests stocks as you type.
+// Site-wide behaviour: the navigation's search box suggests stocks as you type (a WAI-ARIA combobox:
+// focus stays in the box, ArrowDown/ArrowUp move through the suggestions, Enter opens the one chosen,
+// Escape closes the list; "No matches" says when nothing fits).
 (function () {
   "use strict";
   const input = document.querySelector("[data-suggest-url]");
@@ -25,6 +27,27 @@
   const list = document.getElementById(input.getAttribute("aria-controls"));
   let timer = null;
   let last = "";
+  let active = -1;
+  input.setAttribute("role", "combobox");
+  input.setAttribute("aria-autocomplete", "list");
+  input.setAttribute("aria-expanded", "false");
+
+  function options() { return Array.from(list.querySelectorAll('[role="option"]')); }
+  function choose(index) {
+    const all = options();
+    if (!all.length) return;
+    active = (index + all.length) % all.length;
+    all.forEach(function (el, i) { el.setAttribute("aria-selected", String(i === active)); });
+    input.setAttribute("aria-activedescendant", all[active].id);
+    all[active].scrollIntoView({block: "nearest"});
+  }
+  function show() { list.hidden = false; input.setAttribute("aria-expanded", "true"); }
+  function hide() {
+    list.hidden = true;
+    active = -1;
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+  }
 
   input.addEventListener("input", function () {
     const q = input.value.trim();
@@ -34,17 +57,21 @@
     timer = setTimeout(function () { suggest(q); }, 120);
   });
   input.addEventListener("keydown", function (event) {
-    if (event.key === "Escape") hide();
-    if (event.key === "ArrowDown" && !list.hidden) {
-      const first = list.querySelector("a");
-      if (first) { event.preventDefault(); first.focus(); }
+    if (event.key === "Escape") { if (!list.hidden) { event.preventDefault(); hide(); } return; }
+    if (list.hidden) return;
+    if (event.key === "ArrowDown") { event.preventDefault(); choose(active + 1); }
+    else if (event.key === "ArrowUp") { event.preventDefault(); choose(active - 1); }
+    else if (event.key === "Enter" && active >= 0) {
+      event.preventDefault();
+      window.location.href = options()[active].querySelector("a").href;
     }
   });
+  input.addEventListener("blur", function () { setTimeout(function () {
+    if (!list.contains(document.activeElement)) hide();
+  }, 150); });
   document.addEventListener("click", function (event) {
     if (!list.contains(event.target) && event.target !== input) hide();
   });
-
-  function hide() { list.hidden = true; }
 
   function suggest(q) {
     last = q;
@@ -53,11 +80,17 @@
       .then(function (data) {
         if (q !== last) return;  // a newer query is on its way
         list.replaceChildren();
-        data.results.forEach(function (hit) {
+        active = -1;
+        input.removeAttribute("aria-activedescendant");
+        data.results.forEach(function (hit, i) {
           const item = document.createElement("li");
+          item.setAttribute("role", "option");
+          item.id = "suggestion-" + i;
+          item.setAttribute("aria-selected", "false");
+          item.dataset.symbol = hit.symbol;
           const link = document.createElement("a");
           link.href = "/stocks/" + encodeURIComponent(hit.symbol);
-          link.setAttribute("role", "option");
+          link.tabIndex = -1;
           link.dataset.symbol = hit.symbol;
           const symbol = document.createElement("strong");
           symbol.textContent = hit.symbol;
@@ -65,10 +98,28 @@
           item.appendChild(link);
           list.appendChild(item);
         });
-        list.hidden = data.results.length === 0;
+        if (!data.results.length) {
+          const none = document.createElement("li");
+          none.className = "no-matches";
+          none.dataset.testid = "no-matches";
+          none.textContent = "No matches for “" + q + "”. Press Enter to search names and ISINs.";
+          list.appendChild(none);
+        }
+        show();
       })
       .catch(function () { hide(); /* suggestions are a convenience; the form still submits */ });
   }
+})();
+
+// Deletes ask first: a form with data-confirm is sent only once its question is answered OK
+// (its undo, where there is one, is in the message shown after it).
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm || form.hasAttribute("data-dividend-form")) return;
+    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
 })();
 
 // Toasts the server rendered (alerts that fired while the page loaded) go after 15 s, as live.js's do.

@@ -66,27 +66,53 @@
       if (abs && q.change !== null) abs.textContent = (q.change >= 0 ? "+" : "") + fmt(q.change, 2);
       const change = row.querySelector('[data-field="change"]');
       if (change) { change.classList.toggle("up", q.change > 0); change.classList.toggle("down", q.change < 0); }
+      // The day's range always holds the price (the provider's high and low, widened by this tick).
+      const low = row.querySelector('[data-field="day-low"]');
+      if (low && q.price !== null) low.textContent = fmt(Math.min(q.day_low === null ? q.price : q.day_low, q.price), 2);
+      const high = row.querySelector('[data-field="day-high"]');
+      if (high && q.price !== null) high.textContent = fmt(Math.max(q.day_high === null ? q.price : q.day_high, q.price), 2);
+      if (!q.stale) row.querySelectorAll(".badge.stale").forEach(function (badge) { badge.remove(); });
       const ts = row.querySelector('[data-field="ts"]');
       if (ts && q.ts) ts.textContent = q.ts.slice(0, 16).replace("T", " ") + " UTC";
     });
   });
 
+  function signed(n, digits) { return (n >= 0 ? "+" : "") + fmt(n, digits); }
+  function direction(el, n) { el.classList.toggle("up", n > 0); el.classList.toggle("down", n < 0); }
+  function setField(scope, name, value, text, colour) {
+    scope.querySelectorAll('[data-field="' + name + '"]').forEach(function (el) {
+      if (value === null || value === undefined) return;
+      el.textContent = text(value);
+      if (colour) direction(colour(el), value);
+    });
+  }
+
+  // Every figure that moves with a price: value, day change (and its %), P/L, and each holding's
+  // value, unrealised P/L and weight, so none stays frozen while the value moves.
   socket.on("portfolio", function (p) {
-    const box = document.querySelector("[data-portfolio-live]");
-    if (!box) return;
-    const value = box.querySelector('[data-field="portfolio-value"]');
-    if (value && p.value !== null) {
-      const before = parseFloat(value.dataset.value || "NaN");
-      value.dataset.value = p.value;
-      value.textContent = fmt(p.value, 2) + " " + p.base_currency;
-      if (!isNaN(before)) flash(value, p.value >= before);
-    }
-    const day = box.querySelector('[data-field="portfolio-day-change"]');
-    if (day && p.day_change !== null) day.textContent = (p.day_change >= 0 ? "+" : "") + fmt(p.day_change, 2);
+    document.querySelectorAll("[data-portfolio-live]").forEach(function (box) {
+      const value = box.querySelector('[data-field="portfolio-value"]');
+      if (value && p.value !== null) {
+        const before = parseFloat(value.dataset.value || "NaN");
+        value.dataset.value = p.value;
+        value.textContent = fmt(p.value, 2) + " " + p.base_currency;
+        if (!isNaN(before) && before !== p.value) flash(value, p.value >= before);
+      }
+      setField(box, "portfolio-day-change", p.day_change, function (n) { return signed(n, 2); },
+               function (el) { return el.closest('[data-field="portfolio-day"]') || el; });
+      setField(box, "portfolio-day-change-pct", p.day_change_pct, function (n) { return signed(n, 2) + " %"; });
+      setField(box, "portfolio-total-pl", p.total_pl, function (n) { return fmt(n, 2); }, function (el) { return el; });
+      setField(box, "portfolio-unrealised", p.unrealised, function (n) { return fmt(n, 2); });
+    });
     Object.keys(p.holdings || {}).forEach(function (symbol) {
-      const cell = document.querySelector('[data-live-symbol="' + CSS.escape(symbol) + '"] [data-field="value"]');
       const h = p.holdings[symbol];
-      if (cell && h.market_value_base !== null) cell.textContent = fmt(h.market_value_base, 2);
+      document.querySelectorAll('[data-live-symbol="' + CSS.escape(symbol) + '"][data-holding]').forEach(function (row) {
+        setField(row, "value", h.market_value_base, function (n) { return fmt(n, 2); });
+        setField(row, "unrealised-value", h.unrealised_base, function (n) { return fmt(n, 2); },
+                 function (el) { return el.closest('[data-field="unrealised"]') || el; });
+        setField(row, "unrealised-pct", h.unrealised_pct, function (n) { return signed(n * 100, 2) + " %"; });
+        setField(row, "weight", h.weight, function (n) { return fmt(n * 100, 2) + " %"; });
+      });
     });
   });
 

@@ -1,6 +1,8 @@
 """The account pages through the test client: forms, CSRF, the whole flow."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -150,3 +152,29 @@ def test_other_sessions_end_when_the_password_changes(app) -> None:
                                  "pw-new_password": "rotated password 1", "pw-confirm": "rotated password 1"})
     assert first.get("/account").status_code == 200
     assert second.get("/account").status_code == 302
+
+
+def test_a_spent_log_in_budget_shows_the_form_and_the_wait(make_app) -> None:
+    app = make_app(RATELIMIT_LOGIN="2 per minute", RATELIMIT_REGISTER="1 per minute")
+    client = app.test_client()
+    for _ in range(2):
+        assert _login(client, "nobody@example.com", "wrong password 1").status_code == 400
+    response = _login(client, "nobody@example.com", "wrong password 1")
+    assert response.status_code == 429
+    page = response.get_data(as_text=True)
+    assert 'data-testid="wait-message"' in page
+    wait = int(response.headers["Retry-After"])
+    assert 1 <= wait <= 60
+    # The wait the page names is the header's (to the second, as both are read in the same request).
+    named = int(re.search(r"Please wait (\d+) seconds?, then try again\.", page).group(1))
+    assert abs(named - wait) <= 1
+    # The form is there to try again, with the email as typed and never the password.
+    assert '<input' in page and 'name="password"' in page and 'value="nobody@example.com"' in page
+    assert "wrong password 1" not in page
+    # Registration too; the API keeps the standard JSON 429.
+    assert _register(client, "first@example.com").status_code == 302
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+    refused = _register(client, "second@example.com")
+    assert refused.status_code == 429 and 'data-testid="wait-message"' in refused.get_data(as_text=True)
+    api = client.post("/api/v1/auth/login", json={"email": "nobody@example.com", "password": "x" * 12})
+    assert api.status_code == 429 and api.get_json()["error"]["code"] == "rate_limited"

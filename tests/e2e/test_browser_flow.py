@@ -172,8 +172,27 @@ def _run(j: Journey, email: str) -> None:
         first, second = options.nth(0).bounding_box(), options.nth(1).bounding_box()
         assert second["y"] >= first["y"] + first["height"] - 1, f"suggestions side by side: {first}, {second}"
     j.shot("search-suggestions")
+    # The keyboard: ArrowDown moves through the suggestions (focus stays in the box), Escape closes them.
+    search.press("ArrowDown")
+    expect(search).to_have_attribute("aria-activedescendant", "suggestion-0")
+    expect(options.nth(0)).to_have_attribute("aria-selected", "true")
+    expect(search).to_be_focused()
+    search.press("Escape")
+    expect(suggestions).to_be_hidden()
+    expect(search).to_have_attribute("aria-expanded", "false")
+    # Nothing fits: a line says so.
+    search.fill("")
+    search.press_sequentially("qqxqqz", delay=20)
+    expect(suggestions.get_by_test_id("no-matches")).to_be_visible()
+    # Enter opens the suggestion chosen with the arrows.
+    search.fill("")
+    search.press_sequentially("toyota", delay=40)
+    expect(choice).to_be_visible()
+    position = [o.get_attribute("data-symbol") for o in options.all()].index(SYMBOL)
+    for _ in range(position + 1):
+        search.press("ArrowDown")
     with page.expect_navigation():
-        choice.click()
+        search.press("Enter")
     expect(page).to_have_url(re.compile(rf"/stocks/{re.escape(SYMBOL)}$"))
 
     # The stock page: quote, and the candlestick chart has drawn.
@@ -207,6 +226,10 @@ def _run(j: Journey, email: str) -> None:
            }""", arg=[SYMBOL, before], timeout=WAIT_MS)
     after = price.inner_text()
     print(f"live price of {SYMBOL}: {before} -> {after}")
+    # The day's range moves with the price: it holds every price shown.
+    low, now, high = (float(row.locator(f'[data-field="{f}"]').inner_text().replace(",", ""))
+                      for f in ("day-low", "price", "day-high"))
+    assert low <= now <= high, f"price {now} outside the day range {low} – {high}"
     j.shot("watchlist-live")
 
     # Buy it on the portfolio page, a month ago (so the performance chart has a line to draw).
@@ -250,8 +273,23 @@ def _run(j: Journey, email: str) -> None:
     slices = page.get_by_test_id("allocation-chart").evaluate("(c) => Chart.getChart(c).data.labels")
     assert slices == [SYMBOL], slices
     j.live()
+    # The day change's % moves with the value (it stayed frozen while the value moved).
+    pct = page.get_by_test_id("totals").locator('[data-field="portfolio-day-change-pct"]')
+    pct_before = pct.inner_text()
+    page.wait_for_function(
+        """(before) => document.querySelector('[data-testid="totals"] [data-field="portfolio-day-change-pct"]')
+                         .textContent.trim() !== before.trim()""", arg=pct_before, timeout=WAIT_MS)
+    print(f"portfolio day change: {pct_before} -> {pct.inner_text()}")
     print(f"portfolio value: {value_text}; performance chart points {points}")
     j.shot("portfolio")
+    # The dashboard has it too, with the markets, the movers and the top of the benchmark index.
+    j.nav("Tickerdesk")
+    expect(page.get_by_test_id("dash-portfolio").locator('[data-field="portfolio-value"]')).to_have_text(
+        re.compile(r"^\s*[\d,]+\.\d\d EUR\s*$"))
+    expect(page.get_by_test_id("dash-movers").locator(f'[data-live-symbol="{SYMBOL}"]')).to_be_visible()
+    expect(page.get_by_test_id("dash-markets").locator("li")).not_to_have_count(0)
+    j.shot("dashboard-with-holdings")
+    j.nav("Portfolio")
 
     # A second tab stays on the portfolio with its live connection, to get the alert's toast live.
     other = page.context.new_page()

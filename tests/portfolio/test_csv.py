@@ -231,3 +231,56 @@ def test_neutralised_notes_import_back_exactly(client, auth) -> None:
     assert [t["note"] for t in transactions(client, fresh["headers"])] == FORMULA_NOTES
     # A second round trip changes nothing either.
     assert client.get(EXPORT, headers=fresh["headers"]).get_data(as_text=True) == exported
+
+
+def test_five_bad_rows_are_five_errors_each_on_its_line(client, auth) -> None:
+    # Each row wrong in a different way, some caught while parsing and some when checked as a trade.
+    text = (HEADER + "2025-03-03,SAP.DE,buy,5,100,0,EUR,\n"     # 2: fine
+            + "2025-13-03,SAP.DE,buy,5,100,0,EUR,\n"           # 3: no 13th month
+            + "2025-03-03,NOPE,buy,5,100,0,,\n"                # 4: not in the universe
+            + "2025-03-03,SAP.DE,swap,5,100,0,EUR,\n"          # 5: no such kind
+            + "2025-03-03,SAP.DE,buy,five,100,0,EUR,\n"        # 6: not a number
+            + "2025-03-03,SAP.DE,buy,-5,100,0,EUR,\n")         # 7: a negative quantity
+    response = _import(client, auth["headers"], text)
+    assert response.status_code == 400
+    body = error(response)
+    assert list(body["details"]["rows"]) == ["3", "4", "5", "6", "7"]
+    assert body["message"] == "5 rows are invalid; nothing was imported."
+    assert transactions(client, auth["headers"]) == []
+
+
+def test_a_semicolon_file_from_german_excel_imports(client, auth) -> None:
+    # Excel in German saves "CSV" with semicolons, decimal commas and DD.MM.YYYY dates.
+    text = ("Date;Symbol;Kind;Quantity;Price;Fee;Currency;Note\r\n"
+            "01.03.2024;SAP.DE;buy;10;180,50;4,90;EUR;erste Tranche\r\n"
+            "2024-04-02;SAP.DE;sell;2,5;1.190,25;0;EUR;\"Teil; verkauft\"\r\n")
+    response = _import(client, auth["headers"], text)
+    assert response.status_code == 200, response.get_json()
+    rows = transactions(client, auth["headers"])
+    assert [(r["date"], r["kind"], r["quantity"], r["price"], r["fee"], r["note"]) for r in rows] == [
+        ("2024-03-01", "buy", "10", "180.5", "4.9", "erste Tranche"),
+        ("2024-04-02", "sell", "2.5", "1190.25", "0", "Teil; verkauft")]
+    # A tab-separated file too; and in one, a bad amount is named on its line.
+    bad = "date\tsymbol\tkind\tquantity\tprice\n2024-05-02\tSAP.DE\tbuy\t1,2,3\t100\n"
+    assert error(_import(client, auth["headers"], bad))["details"]["rows"] == {"2": {"quantity": ["Enter a number."]}}
+
+
+def test_a_comma_file_keeps_the_decimal_point(client, auth) -> None:
+    # In a comma-separated file "1.234" is one point two three four, never a thousand.
+    text = HEADER + "2025-03-03,SAP.DE,buy,1.234,100,0,EUR,\n"
+    assert _import(client, auth["headers"], text).status_code == 200
+    assert transactions(client, auth["headers"])[0]["quantity"] == "1.234"
+
+
+def test_an_oversell_is_named_with_the_other_bad_rows(client, auth) -> None:
+    # Four rows wrong on their own and a fifth that sells more than is held: five rows named at once.
+    text = (HEADER + "2025-03-03,SAP.DE,buy,5,100,0,EUR,\n"     # 2: fine
+            + "2025-13-03,SAP.DE,buy,5,100,0,EUR,\n"           # 3
+            + "2025-03-03,NOPE,buy,5,100,0,,\n"                # 4
+            + "2025-03-03,SAP.DE,swap,5,100,0,EUR,\n"          # 5
+            + "2025-03-03,SAP.DE,buy,five,100,0,EUR,\n"        # 6
+            + "2025-04-01,SAP.DE,sell,9,110,0,EUR,\n")         # 7: 5 held
+    body = error(_import(client, auth["headers"], text))
+    assert body["message"] == "5 rows are invalid; nothing was imported."
+    assert body["details"]["rows"]["7"] == {"quantity": ["Sells 9 but 5 are held then."]}
+    assert transactions(client, auth["headers"]) == []

@@ -110,23 +110,26 @@ def test_form_without_csrf_token_is_refused(client, page_user) -> None:
     assert transactions(client, page_user["headers"]) == []
 
 
-def test_import_form_flashes_row_errors(client, page_user, token) -> None:
+def test_import_form_lists_row_errors_at_the_form(client, page_user, token) -> None:
     header = "date,symbol,kind,quantity,price,fee,currency,note\n"
     bad = header + "2025-03-03,SAP.DE,buy,5,100,0,EUR,\n" + "2025-02-30,SAP.DE,buy,5,100,0,EUR,\n"
 
-    def upload(data: bytes):
-        return client.post("/portfolio/import", data={"csrf_token": token, "file": (io.BytesIO(data), "t.csv")},
-                           content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
+    def upload(data: bytes, name: str = "t.csv"):
+        return client.post("/portfolio/import", data={"csrf_token": token, "file": (io.BytesIO(data), name)},
+                           content_type="multipart/form-data", follow_redirects=True)
 
-    page = upload(bad.encode())
-    assert "flash-error" in page and "1 row(s) are invalid; nothing was imported. line 3: date Use YYYY-MM-DD." in page
+    response = upload(bad.encode())
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'data-testid="import-errors"' in page and "1 row is invalid; nothing was imported." in page
+    assert "<li>Line 3: Date: Use YYYY-MM-DD.</li>" in page
+    assert 'action="/portfolio/import#transactions"' in page  # a refused file comes back at its form
     assert transactions(client, page_user["headers"]) == []
-    assert "The file must be UTF-8 text." in upload("caf\u00e9".encode("latin-1"))
-    assert "Choose a CSV file to import." in upload(b"")
+    assert "The file must be UTF-8 text" in upload("caf\u00e9".encode("latin-1")).get_data(as_text=True)
+    assert "Choose a CSV file to import." in upload(b"", name="").get_data(as_text=True)
     good = header + "2025-03-03,SAP.DE,buy,5,100,0,EUR,\n"
-    assert "Imported 1 transaction(s); 0 already there." in upload(good.encode())
-    assert "Imported 0 transaction(s); 1 already there." in upload(good.encode())
-    assert len(transactions(client, page_user["headers"])) == 1
+    assert "Imported 1 transaction; 0 already there." in upload(good.encode()).get_data(as_text=True)
+    assert "Imported 0 transactions; 1 already there." in upload(good.encode()).get_data(as_text=True)
 
 
 def test_stock_page_adds_to_the_picked_watchlist(client, page_user, token) -> None:
