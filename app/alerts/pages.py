@@ -49,8 +49,8 @@ def flash_fired_alerts(user_id: int) -> None:
     """
     fired = services.check_user_alerts(user_id)
     for alert in fired:
-        flash(f"Alert: {alert['symbol']} {alert['kind'].replace('_', ' ')} {alert['threshold']} "
-              f"fired at {alert['triggered_price']}.", "alert")
+        flash(f"Alert: {alert['symbol']} {alert['kind'].replace('_', ' ')} {price_text(alert['threshold'])} "
+              f"fired at {price_text(alert['triggered_price'])}.", "alert")
     if fired:
         on_fired(fired)
 

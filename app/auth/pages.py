@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, current_app, flash, has_request_context, jsonify, redirect, render_template,
+                   request, url_for)
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -12,9 +13,10 @@ from app.auth.api import login_failed, login_ip_key, throttle_login
 from app.auth.forms import (COST_BASIS_LABELS, ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm,
                             SettingsForm, percent_text)
 from app.extensions import db, limiter
-from app.ops.errors import rate_limited, seconds_until_allowed, wants_json
+from app.ops.errors import APIError, rate_limited, seconds_until_allowed, wants_json
 
 bp = Blueprint("auth", __name__)
+bp.app_context_processor(lambda: {"page_theme": page_theme()})
 FORMS = {"auth.login": (LoginForm, "auth/login.html"), "auth.register": (RegisterForm, "auth/register.html")}
 
 
@@ -162,6 +164,41 @@ def export():
     response: Response = jsonify(services.export_user_data(current_user))
     response.headers["Content-Disposition"] = 'attachment; filename="tickerdesk-export.json"'
     return response
+
+
+THEMES = ("auto", "light", "dark")
+THEME_COOKIE = "td_theme"
+
+
+@bp.post("/theme")
+def theme():
+    """Choose the colour theme: saved on the account, or in a cookie before logging in (CSRF-checked).
+
+    The page's toggle sends it with fetch (204) and switches at once; without JavaScript the form
+    posts and comes back to the page it was on.
+    """
+    chosen = request.form.get("theme", "")
+    if chosen not in THEMES:
+        raise APIError(400, f"Choose a theme: {', '.join(THEMES)}.", code="validation_error",
+                       details={"fields": {"theme": [f"Must be one of: {', '.join(THEMES)}."]}})
+    if current_user.is_authenticated:
+        current_user.theme = chosen
+        db.session.commit()
+    response = (Response(status=204) if wants_json()
+                else redirect(_safe_next(request.form.get("next"))))
+    response.set_cookie(THEME_COOKIE, chosen, max_age=365 * 86400, samesite="Lax",
+                        secure=request.is_secure, httponly=True)
+    return response
+
+
+def page_theme() -> str:
+    """The theme this page is drawn in: the account's, else the cookie's, else the browser's ("auto")."""
+    if not has_request_context():
+        return "auto"
+    if current_user.is_authenticated:
+        return current_user.theme or "auto"
+    chosen = request.cookies.get(THEME_COOKIE, "auto")
+    return chosen if chosen in THEMES else "auto"
 
 
 # A same-site path: one "/" then printable URL characters only (no "//", "/\\", control

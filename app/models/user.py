@@ -35,6 +35,10 @@ class User(UserMixin, db.Model):
     risk_free_rate: Mapped[Decimal | None] = mapped_column(Money(), default=None)
     # How a sale's cost is taken from the position: "fifo" (oldest lots first) or "average".
     cost_basis_method: Mapped[str] = mapped_column(String(8), default="fifo", server_default="fifo")
+    # The pages' colour theme: "auto" (the browser's prefers-color-scheme), "light" or "dark".
+    theme: Mapped[str] = mapped_column(String(5), default="auto", server_default="auto")
+    # The pages' language ("en", "de"); None: the browser's Accept-Language.
+    locale: Mapped[str | None] = mapped_column(String(5), default=None)
 
     # The log-in session a request came with (set by the session loader), not a column.
     login_session_id = None  # type: str | None

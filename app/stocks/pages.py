@@ -64,7 +64,12 @@ def chart_data(symbol: str):
     try:
         args = schemas.RangeArgs().load({"range": request.args.get("range", "1y")})
         history = services.history(symbol, args["range"], "1d")
-        return jsonify(history=history, indicators=services.indicators(symbol, args["range"]))
+        try:
+            quote = services.quote(symbol)
+        except APIError:
+            quote = None  # the stored bars alone, then
+        return jsonify(history=services.with_session_bar(history, quote), quote=quote,
+                       indicators=services.indicators(symbol, args["range"]))
     except ValidationError as exc:
         raise APIError(400, "Invalid range.", code="validation_error", details={"fields": exc.messages}) from None
 

@@ -1,7 +1,7 @@
 """Stock services: seeding the universe, search, quotes, batches and history."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -129,6 +129,33 @@ def history(symbol: str, range_name: str, interval: str) -> dict[str, Any]:
     return {"symbol": symbol, "currency": row.currency, "range": range_name, "interval": interval,
             "source": data.get("source"), "stale": data["stale"], "prices": "split_adjusted", "splits": splits,
             "bars": bars}
+
+
+def with_session_bar(history: dict[str, Any], quote: dict[str, Any] | None) -> dict[str, Any]:
+    """Return daily history whose last bar is the quote's session, so the chart agrees with the quote.
+
+    A quote of a day after the last stored bar adds that day's bar so far (`partial`); a quote of
+    the last bar's day brings that bar up to it. The quote's day is its time's UTC date; a quote
+    stamped on a weekend (the demo replaying a session) belongs to the last bar's day.
+    """
+    bars = history["bars"]
+    if not quote or not bars or quote.get("price") is None:
+        return history
+    stamped = datetime.fromisoformat(quote["ts"]).astimezone(timezone.utc).date()
+    last = bars[-1]
+    day = stamped.isoformat() if stamped.weekday() < 5 else last["date"]
+    if day < last["date"]:
+        return history
+    price = quote["price"]
+    opening = quote.get("open") if day > last["date"] else last["open"]
+    opening = price if opening is None else opening
+    same = day == last["date"]
+    highs = (quote.get("day_high"), price, opening, last["high"] if same else None)
+    lows = (quote.get("day_low"), price, opening, last["low"] if same else None)
+    bar = {"date": day, "open": opening, "high": max(x for x in highs if x is not None),
+           "low": min(x for x in lows if x is not None), "close": price,
+           "volume": quote.get("volume") if quote.get("volume") is not None else last.get("volume"), "partial": True}
+    return {**history, "bars": bars[:-1] + [bar] if same else bars + [bar]}
 
 
 def _ratio_text(ratio: Decimal) -> str:

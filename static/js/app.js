@@ -111,6 +111,37 @@
   }
 })();
 
+// The theme toggle: switches between light and dark at once (charts listen for "td:theme") and saves the
+// choice on the account (or, before logging in, in a cookie). Following the browser also re-themes charts.
+(function () {
+  "use strict";
+  const form = document.querySelector(".theme-form");
+  const root = document.documentElement;
+  function announce() { document.dispatchEvent(new CustomEvent("td:theme")); }
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () {
+    if (!root.dataset.theme) announce();
+  });
+  if (!form) return;
+  const button = form.querySelector("button");
+  function label() {
+    const dark = window.tdIsDark();
+    button.value = dark ? "light" : "dark";
+    button.setAttribute("aria-label", dark ? "Switch to the light theme" : "Switch to the dark theme");
+    button.title = button.getAttribute("aria-label");
+  }
+  label();
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    const theme = button.value;
+    root.dataset.theme = theme;
+    document.querySelector('meta[name="color-scheme"]').content = theme;
+    label();
+    announce();
+    fetch(form.action, {method: "POST", credentials: "same-origin", headers: {Accept: "application/json"},
+                        body: new URLSearchParams({csrf_token: form.elements.csrf_token.value, theme: theme})});
+  });
+})();
+
 // Deletes ask first: a form with data-confirm is sent only once its question is answered OK
 // (its undo, where there is one, is in the message shown after it).
 (function () {

@@ -45,6 +45,8 @@
   function fmt(n, digits) {
     return Number(n).toLocaleString(LOCALE, {minimumFractionDigits: digits, maximumFractionDigits: digits});
   }
+  // A price as the server's `price` filter writes it: 2 decimals from 1 up, 4 below.
+  function price(text) { const n = Number(text); return fmt(n, Math.abs(n) >= 1 ? 2 : 4); }
   function flash(el, up) {
     el.classList.remove("flash-up", "flash-down");
     void el.offsetWidth;  // restart the animation
@@ -52,6 +54,7 @@
   }
 
   socket.on("quote", function (q) {
+    document.dispatchEvent(new CustomEvent("td:quote", {detail: q}));  // the stock chart's last candle
     document.querySelectorAll('[data-live-symbol="' + CSS.escape(q.symbol) + '"]').forEach(function (row) {
       const price = row.querySelector('[data-field="price"]');
       if (price) {
@@ -122,8 +125,8 @@
     toast.className = "toast";
     toast.setAttribute("role", "alert");
     toast.dataset.testid = "toast";
-    toast.textContent = "Alert: " + a.symbol + " " + a.kind.replace("_", " ") + " " + a.threshold +
-      " fired at " + a.triggered_price + ".";
+    toast.textContent = "Alert: " + a.symbol + " " + a.kind.replace("_", " ") + " " + price(a.threshold) +
+      " fired at " + price(a.triggered_price) + ".";
     toasts.appendChild(toast);
     setTimeout(function () { toast.remove(); }, 15000);
   });

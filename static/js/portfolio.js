@@ -56,6 +56,28 @@
     window.setTimeout(poll, 1500);
   }
   if (!window.Chart) return;
+  const charts = [];
+  // Axis text and grid in the page's theme; redrawn when it changes.
+  function themeCharts() {
+    const dark = window.tdIsDark && window.tdIsDark();
+    Chart.defaults.color = dark ? "#c2c7d0" : "#373c44";
+    Chart.defaults.borderColor = dark ? "#2a2f37" : "#e1e5ea";
+    charts.forEach(function (c) {
+      Object.values(c.options.scales || {}).forEach(function (scale) {
+        if (scale.ticks) scale.ticks.color = Chart.defaults.color;
+        if (scale.grid) scale.grid.color = Chart.defaults.borderColor;
+        if (scale.title) scale.title.color = Chart.defaults.color;
+      });
+      if (c.options.plugins && c.options.plugins.legend) c.options.plugins.legend.labels.color = Chart.defaults.color;
+      c.update();
+    });
+    document.querySelectorAll("canvas[data-drawn]").forEach(function (canvas) {
+      canvas.dataset.theme = dark ? "dark" : "light";
+    });
+  }
+  themeCharts();
+  document.addEventListener("td:theme", themeCharts);
+  const LOCALE = document.documentElement.lang || "en";
   const palette = ["#0172ad", "#1a7f37", "#bc4c00", "#6f42c1", "#cf222e", "#1b7c83", "#9a6700", "#8250df",
                    "#57606a", "#0969da", "#bf3989", "#2da44e"];
 
@@ -70,7 +92,8 @@
                                 backgroundColor: slices.map(function (_, i) { return palette[i % palette.length]; })}]};
       if (doughnut) { doughnut.data = data; doughnut.update(); return; }
       doughnut = new Chart(allocationCanvas, {type: "doughnut", data: data,
-        options: {plugins: {legend: {position: "right"}}, animation: false}});
+        options: {plugins: {legend: {position: "right", labels: {}}}, animation: false}});
+      charts.push(doughnut);
     };
     document.querySelectorAll("[data-allocation-by]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -88,7 +111,11 @@
     const perf = JSON.parse(performanceCanvas.dataset.performance || "{}");
     const mine = perf.portfolio || [];
     const bench = new Map((perf.benchmark || []).map(function (p) { return [p.date, p.value]; }));
-    new Chart(performanceCanvas, {
+    // Short date labels, level and spaced out, so they never run into each other.
+    const span = mine.length ? (Date.parse(mine[mine.length - 1].date) - Date.parse(mine[0].date)) / 864e5 : 0;
+    const short = new Intl.DateTimeFormat(LOCALE, span > 400 ? {month: "short", year: "2-digit", timeZone: "UTC"}
+                                                              : {day: "numeric", month: "short", timeZone: "UTC"});
+    const performance = new Chart(performanceCanvas, {
       type: "line",
       data: {labels: mine.map(function (p) { return p.date; }),
              datasets: [{label: "Portfolio (time-weighted)", data: mine.map(function (p) { return p.value; }),
@@ -97,8 +124,14 @@
                          data: mine.map(function (p) { return bench.has(p.date) ? bench.get(p.date) : null; }),
                          spanGaps: true}]},
       options: {animation: false, interaction: {mode: "index", intersect: false},
-                scales: {x: {ticks: {maxTicksLimit: 8}}, y: {title: {display: true, text: "growth of 100"}}}},
+                plugins: {legend: {labels: {}}},
+                scales: {x: {ticks: {maxTicksLimit: 7, maxRotation: 0, autoSkip: true, autoSkipPadding: 24,
+                                     callback: function (value) { return short.format(Date.parse(this.getLabelForValue(value))); }},
+                             grid: {}},
+                         y: {title: {display: true, text: "growth of 100"}, ticks: {}, grid: {}}}},
     });
+    charts.push(performance);
     performanceCanvas.dataset.drawn = "true";
   }
+  themeCharts();
 })();

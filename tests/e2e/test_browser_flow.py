@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -202,8 +202,41 @@ def _run(j: Journey, email: str) -> None:
     expect(page.locator("#chart-status")).to_contain_text("daily bars")
     chart = j.canvas_drawn('[data-testid="chart"] canvas >> nth=0', min_colours=8)
     print(f"stock chart canvas: {chart}")
+    # Every pane readable: price, volume (its own scale), RSI and MACD (the RSI pane was about 20 px).
+    heights = page.get_by_test_id("chart").evaluate("(el) => el.chart.panes().map((p) => p.getHeight())")
+    print(f"chart pane heights: {heights}")
+    assert len(heights) == 4 and heights[0] >= 300 and min(heights[1:]) >= 90, heights
+    # The last candle is the quote's session, and its close the price the quote card shows.
+    stamped = page.get_by_test_id("quote").locator('[data-field="ts"]').get_attribute("datetime")
+    quote_day = datetime.fromisoformat(stamped).astimezone(timezone.utc).date()
+    if quote_day.weekday() < 5:
+        expect(page.get_by_test_id("chart")).to_have_attribute("data-last-date", quote_day.isoformat())
+    page.wait_for_function(
+        """() => { const el = document.querySelector('[data-testid="chart"]');
+                   const shown = document.querySelector('[data-testid="quote"] [data-field="price"]').textContent;
+                   const close = el.candles.data().at(-1).close;
+                   return Math.abs(close - parseFloat(shown.replace(/,/g, ""))) < 0.006; }""", timeout=WAIT_MS)
+    # The legend shows the day under the cursor: O/H/L/C, volume and the indicators.
+    box = page.get_by_test_id("chart").bounding_box()
+    for share in (0.45, 0.5):  # hover() scrolls it into view first; two moves make a crosshair move
+        page.get_by_test_id("chart").hover(position={"x": box["width"] * share, "y": box["height"] * 0.3})
+    legend = page.get_by_test_id("chart-legend")
+    for part in ("O ", "H ", "L ", "C ", "Vol ", "RSI ", "MACD "):
+        expect(legend).to_contain_text(part)
+    hovered = legend.get_attribute("data-date")
+    assert hovered and hovered < page.get_by_test_id("chart").get_attribute("data-last-date"), hovered
+    # The chart's text alternative: the range's change in words.
+    expect(page.get_by_test_id("chart-summary")).to_contain_text(re.compile(rf"{re.escape(SYMBOL)} over 1Y .*%"))
     j.live()
     j.shot("stock")
+    # Dark mode: the toggle switches the page and the chart at once.
+    page.get_by_test_id("theme-toggle").click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    expect(page.get_by_test_id("chart")).to_have_attribute("data-theme", "dark")
+    j.shot("stock-dark")
+    page.get_by_test_id("theme-toggle").click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "light")
+    expect(page.get_by_test_id("chart")).to_have_attribute("data-theme", "light")
 
     # Add it to the watchlist (the form returns to the stock page).
     with page.expect_navigation():
@@ -307,7 +340,7 @@ def _run(j: Journey, email: str) -> None:
         form.get_by_role("button", name="Set alert").click()
     # It would fire at once: the page says so, with the price, and asks first.
     confirm = page.get_by_test_id("alert-confirm")
-    expect(confirm).to_contain_text(re.compile(rf"{re.escape(SYMBOL)} is at [\d.]+, already at or above .* it would fire at once"))
+    expect(confirm).to_contain_text(re.compile(rf"{re.escape(SYMBOL)} is at [\d,.]+, already at or above .* it would fire at once"))
     with page.expect_navigation():
         confirm.get_by_role("button", name="Set it anyway").click()
     j.flash("Alert set")
@@ -315,7 +348,7 @@ def _run(j: Journey, email: str) -> None:
     # the same `alert` event to the user's live pages) or the streamer's next tick (the event only).
     here = page.locator("#toasts").get_by_test_id("toast").filter(has_text=SYMBOL)
     if here.count():
-        expect(here.first).to_have_text(re.compile(rf"^Alert: {re.escape(SYMBOL)} above 0\.01\d* fired at [\d.]+\.$"))
+        expect(here.first).to_have_text(re.compile(rf"^Alert: {re.escape(SYMBOL)} above 0\.01\d* fired at [\d,]+\.\d\d\.$"))
         print(f"the alerts page fired the alert: {here.first.inner_text()}")
     else:
         print("the streamer fired the alert (its tick came before the alerts page's check)")
@@ -325,7 +358,7 @@ def _run(j: Journey, email: str) -> None:
     # The other tab shows it as a toast, delivered over Socket.IO.
     toast = other.locator("#toasts").get_by_test_id("toast").filter(has_text=SYMBOL)
     expect(toast.first).to_be_visible(timeout=WAIT_MS)
-    expect(toast.first).to_have_text(re.compile(rf"^Alert: {re.escape(SYMBOL)} above 0\.01\d* fired at [\d.]+\.$"))
+    expect(toast.first).to_have_text(re.compile(rf"^Alert: {re.escape(SYMBOL)} above 0\.01\d* fired at [\d,]+\.\d\d\.$"))
     print(f"live toast: {toast.first.inner_text()}")
     j.shot("portfolio-alert-toast", other)
     other.close()
@@ -333,7 +366,7 @@ def _run(j: Journey, email: str) -> None:
     # The alerts page lists it as fired, at a price.
     page.reload()
     status = page.get_by_test_id("alerts").locator("tbody tr").first.locator("td").nth(3)
-    expect(status).to_have_text(re.compile(r"^\s*fired\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC at [\d.]+\s*$"))
+    expect(status).to_have_text(re.compile(r"^\s*fired\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC at [\d,]+\.\d\d\s*$"))
     j.live()
 
     # Log out through the navigation; a protected page now sends you to the log-in form.
