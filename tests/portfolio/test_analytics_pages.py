@@ -77,7 +77,10 @@ def token(client, page_user) -> str:
 @pytest.fixture
 def aapl(app, client, page_user):
     h = page_user["headers"]
-    assert client.patch("/api/v1/me", json={"base_currency": "USD"}, headers=h).status_code == 200
+    # Compared with the Dow Jones (30 stocks): the USD default, the S&P 500, would have every page load
+    # of these tests fill 500 stocks' bars since 2020 (10 s each), and no test here reads the benchmark.
+    assert client.patch("/api/v1/me", json={"base_currency": "USD", "benchmark": "Dow Jones"},
+                        headers=h).status_code == 200
     _store(app, [("AAPL", date(2020, 8, 31), 1, 4, "yahoo")],
            [DividendEvent("AAPL", date(2020, 8, 7), 0.205, "USD", "yahoo", date(2020, 8, 13), adjusted=True),
             DividendEvent("AAPL", date(2020, 11, 6), 0.205, "USD", "yahoo", date(2020, 11, 12), adjusted=True)])
