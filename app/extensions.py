@@ -18,6 +18,7 @@ from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 from app import aio, cache
+from app.ops import i18n
 from app.ops.jwtmemo import MemoJWTManager
 from app.ops.apidoc import TickerdeskApi, install_id_converter
 
@@ -92,6 +93,7 @@ def init_extensions(app: Flask) -> None:
     api.init_app(app)
     cache.init_app(app)
     aio.init_app(app)
+    i18n.init_app(app)
     # The Socket.IO handlers (app.live.events) are declared before this, by create_app: handlers
     # declared before the first init_app are kept by Flask-SocketIO and bound to every app's server;
     # declared after, they would bind to that one server only (tests build many apps).

@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup
 
 from app.market.research import _news_payload
 from app.market.types import NewsItem
-from app.portfolio.amounts import money_text
+from app.ops.i18n import money as money_text
 from tests.conftest import csrf_token
 from tests.portfolio.helpers import ok_txn
 

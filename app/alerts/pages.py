@@ -12,13 +12,12 @@ from app.analysis import alerts as rules
 from app.models.notify import WEBHOOK_FORMATS
 from app.notify import on_fired, schemas as notify_schemas, services as notify_services, settings as notify_settings
 from app.ops.errors import APIError, validation_error
-from app.portfolio.amounts import AmountError, money_text, parse_amount, price_text
+from app.ops.i18n import price as price_text
+from app.portfolio.amounts import AmountError, parse_amount
 from app.stocks import services as stock_services
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 HISTORY_ROWS, OUTBOX_ROWS = 20, 10
-bp.add_app_template_filter(price_text, "price")
-bp.add_app_template_filter(money_text, "money_in")
 
 
 @bp.get("")

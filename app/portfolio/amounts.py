@@ -113,28 +113,3 @@ def content_key(day: date, symbol: str, kind: str, quantity: Any, price: Any, fe
 def plain(value: Any) -> str:
     """Return a decimal amount as plain digits, without exponent or trailing zeros ("1E+1" -> "10")."""
     return format(Decimal(value).normalize(), "f")
-
-
-# ISO 4217 minor units where they are not 2 (the currencies of the universe and the usual bases).
-CURRENCY_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "BHD": 3, "KWD": 3}
-
-
-def money_text(value: Any, currency: str | None) -> str:
-    """An amount as shown in its currency: its minor units (4.90 EUR, 2,500 JPY), grouped by thousands,
-    and never fewer digits than were stored (180.505 stays 180.505); "–" for none."""
-    if value is None:
-        return "–"
-    amount = Decimal(str(value))
-    digits = CURRENCY_DIGITS.get((currency or "").upper(), 2)
-    exponent = amount.normalize().as_tuple().exponent
-    own = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    return f"{amount:,.{max(digits, own)}f}"
-
-
-def price_text(value: Any) -> str:
-    """A price as shown: 2 decimals from 1 up (150.00, 2,918.71), 4 below (0.0523); "–" for none.
-    Grouped by thousands, as live.js writes a price that moves."""
-    if value is None:
-        return "–"
-    amount = Decimal(str(value))
-    return f"{amount.quantize(Decimal('0.01') if abs(amount) >= 1 else Decimal('0.0001')):,f}"

@@ -96,7 +96,8 @@ def test_login_page_is_throttled_too(make_app) -> None:
     codes = [client.post("/login", data={"csrf_token": token, "email": "p@example.com", "password": "x" * 12}).status_code
              for _ in range(3)]
     assert codes == [400, 400, 429]
-    assert "Too many requests" in client.post("/login", data={"csrf_token": token}).get_data(as_text=True)
+    assert "Too many attempts from here. Please wait" in client.post("/login", data={"csrf_token": token}).get_data(
+        as_text=True)  # the form again, with the wait (tests/auth/test_pages.py)
 
 
 @needs_redis
