@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test migrate seed bench assets clean
+.PHONY: run test install install-test migrate seed bench assets translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ bench: install-test
 assets:
 	npm install --no-audit --no-fund --prefix build/assets $$(cat static/vendor/PACKAGES)
 	sh static/vendor/copy.sh build/assets/node_modules static/vendor
+
+# Gather the pages' texts into translations/messages.pot, update the German catalogue, compile it (.mo, committed).
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -l de --no-fuzzy-matching
+	$(BIN)/pybabel compile -d translations -l de --statistics
 
 clean:
 	rm -rf $(VENV) build *.egg-info

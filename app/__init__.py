@@ -58,7 +58,7 @@ def register_blueprints(app: Flask) -> None:
     from app.dashboard import pages as dashboard_pages
     from app.extensions import api, csrf
     from app.notify import api as notify_api
-    from app.ops import apidoc, health, metrics
+    from app.ops import apidoc, health, metrics, pwa
     from app.portfolio import api as portfolio_api, pages as portfolio_pages
     from app.research import api as research_api, pages as research_pages
     from app.stocks import api as stocks_api, pages as stock_pages
@@ -66,6 +66,7 @@ def register_blueprints(app: Flask) -> None:
 
     auth_headers.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(pwa.bp)
     app.register_blueprint(apidoc.docs_bp)
     metrics.init_app(app)
     app.register_blueprint(dashboard_pages.bp)

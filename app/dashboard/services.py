@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from flask import current_app
+from flask_babel import gettext
 
 from app.alerts import services as alert_services
 from app.market import research
@@ -141,8 +142,8 @@ def _news(symbols: list[str]) -> Part:
                 items.append({**item, "symbol": symbol})
     items.sort(key=lambda i: i["published_at"], reverse=True)
     missing = [s for s in symbols if s not in found]
-    return Part(items[:NEWS_ROWS], error=f"No news could be read for {', '.join(missing)} right now."
-                if missing and not items else None)
+    return Part(items[:NEWS_ROWS], error=gettext("No news could be read for %(symbols)s right now.",
+                                                 symbols=", ".join(missing)) if missing and not items else None)
 
 
 def _name(symbol: str) -> str:

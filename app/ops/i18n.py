@@ -14,7 +14,7 @@ from typing import Any
 from babel import numbers as babel_numbers
 from babel.dates import format_date
 from flask import Flask, has_request_context, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, lazy_gettext as _l
 
 LOCALES = ("en", "de")
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
@@ -24,6 +24,9 @@ CURRENCY_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "BHD": 3, "KWD": 3}
 DASH = "–"
 
 babel = Babel()
+ALERT_KINDS = {"above": _l("above"), "below": _l("below"), "stop_loss": _l("stop loss"),
+               "take_profit": _l("take profit")}
+SENTIMENT_LABELS = {"positive": _l("positive"), "negative": _l("negative"), "neutral": _l("neutral")}
 
 
 def select_locale() -> str:
@@ -107,14 +110,23 @@ def day(value: date | datetime | str | None) -> str:
     return value.isoformat() if locale() == "en" else format_date(value, format="dd.MM.yyyy", locale=locale())
 
 
+def weekday_time(value: datetime) -> str:
+    """A time within the week, as an exchange's next open or close: "Tue 08:00" (German "Di. 08:00")."""
+    from babel.dates import format_datetime  # noqa: PLC0415
+
+    return format_datetime(value, format="EEE HH:mm", tzinfo=value.tzinfo, locale=locale())
+
+
 def init_app(app: Flask) -> None:
     """Bind Flask-Babel (translations in ./translations) and the number filters of the templates."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(_translations_dir(app)))
     babel.init_app(app, locale_selector=select_locale)
     for name, fn in (("number", number), ("percent", percent), ("money", money), ("price", price),
-                     ("day", day)):
+                     ("day", day), ("weekday_time", weekday_time)):
         app.add_template_filter(fn, name)
+    app.add_template_global(ALERT_KINDS, "ALERT_KINDS")
+    app.add_template_global(SENTIMENT_LABELS, "SENTIMENT_LABELS")
     app.add_template_global(locale, "page_locale")
     app.add_template_global(LANGUAGE_NAMES, "LANGUAGE_NAMES")
 

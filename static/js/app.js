@@ -102,7 +102,7 @@
           const none = document.createElement("li");
           none.className = "no-matches";
           none.dataset.testid = "no-matches";
-          none.textContent = "No matches for “" + q + "”. Press Enter to search names and ISINs.";
+          none.textContent = window.tdT("no_matches", {query: q});
           list.appendChild(none);
         }
         show();
@@ -126,7 +126,7 @@
   function label() {
     const dark = window.tdIsDark();
     button.value = dark ? "light" : "dark";
-    button.setAttribute("aria-label", dark ? "Switch to the light theme" : "Switch to the dark theme");
+    button.setAttribute("aria-label", window.tdT(dark ? "to_light" : "to_dark"));
     button.title = button.getAttribute("aria-label");
   }
   label();
@@ -152,6 +152,13 @@
     if (!window.confirm(form.dataset.confirm)) event.preventDefault();
   });
 })();
+
+// Installable: the service worker (/sw.js) keeps the shell for offline use.
+if ("serviceWorker" in navigator) {
+  window.addEventListener("load", function () {
+    navigator.serviceWorker.register("/sw.js", {scope: "/"}).catch(function () { /* the site works without it */ });
+  });
+}
 
 // Toasts the server rendered (alerts that fired while the page loaded) go after 15 s, as live.js's do.
 (function () {

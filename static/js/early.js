@@ -5,3 +5,13 @@ window.tdIsDark = function () {
   const chosen = document.documentElement.dataset.theme;
   return chosen ? chosen === "dark" : window.matchMedia("(prefers-color-scheme: dark)").matches;
 };
+// The scripts' texts in the page's language (base.html's #td-strings): tdT("key", {name: value}) fills "{name}".
+window.tdT = function (key, values) {
+  if (!window.tdT.strings) {
+    const node = document.getElementById("td-strings");
+    window.tdT.strings = node ? JSON.parse(node.textContent) : {};
+  }
+  let text = window.tdT.strings[key] || key;
+  Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(String(values[name])); });
+  return text;
+};

@@ -24,19 +24,20 @@
   }
 
   const socket = io("/live", {transports: ["websocket", "polling"]});
-  setState("connecting", "connecting…");
+  const T = window.tdT;
+  setState("connecting", T("connecting"));
 
   socket.on("connect", function () {
-    setState("live", "live");
+    setState("live", T("live"));
     const wanted = symbols();
     if (wanted.length) socket.emit("subscribe", {symbols: wanted}, function (ack) {
       document.body.dataset.liveSubscribed = (ack && ack.subscribed || []).join(",");
     });
   });
-  socket.on("disconnect", function () { setState("offline", "reconnecting…"); });
+  socket.on("disconnect", function () { setState("offline", T("reconnecting")); });
   socket.on("connect_error", function (err) {
     const data = err && err.data;
-    setState("offline", data && data.code === "unauthorized" ? "offline (log in)" : "reconnecting…");
+    setState("offline", T(data && data.code === "unauthorized" ? "offline_login" : "reconnecting"));
   });
   socket.on("error", function (err) { if (window.console) console.warn("live:", err.code, err.message); });
 
@@ -125,8 +126,8 @@
     toast.className = "toast";
     toast.setAttribute("role", "alert");
     toast.dataset.testid = "toast";
-    toast.textContent = "Alert: " + a.symbol + " " + a.kind.replace("_", " ") + " " + price(a.threshold) +
-      " fired at " + price(a.triggered_price) + ".";
+    toast.textContent = T("alert_fired", {symbol: a.symbol, kind: T(a.kind), threshold: price(a.threshold),
+                                          price: price(a.triggered_price)});
     toasts.appendChild(toast);
     setTimeout(function () { toast.remove(); }, 15000);
   });
@@ -139,12 +140,12 @@
     const open = Object.keys(markets).filter(function (k) { return markets[k]; });
     if (simulated && !open.length) {
       // The demo market replays a session while the exchanges are closed: its prices do move.
-      market.textContent = "simulated session";
-      market.title = "Demo market: prices replay a trading session while the exchanges are closed";
+      market.textContent = T("simulated_session");
+      market.title = T("simulated_title");
       market.dataset.marketState = "simulated";
       return;
     }
-    market.textContent = open.length ? "open: " + open.join(", ") : "markets closed";
+    market.textContent = open.length ? T("open_at", {exchanges: open.join(", ")}) : T("markets_closed");
     market.dataset.marketState = open.length ? "open" : "closed";
   });
 })();

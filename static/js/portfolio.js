@@ -118,9 +118,9 @@
     const performance = new Chart(performanceCanvas, {
       type: "line",
       data: {labels: mine.map(function (p) { return p.date; }),
-             datasets: [{label: "Portfolio (time-weighted)", data: mine.map(function (p) { return p.value; }),
+             datasets: [{label: window.tdT("perf_portfolio"), data: mine.map(function (p) { return p.value; }),
                          borderColor: palette[0], pointRadius: 0, borderWidth: 2},
-                        {label: perf.benchmark_name || "Benchmark", borderColor: palette[2], pointRadius: 0, borderWidth: 1,
+                        {label: perf.benchmark_name || window.tdT("perf_benchmark"), borderColor: palette[2], pointRadius: 0, borderWidth: 1,
                          data: mine.map(function (p) { return bench.has(p.date) ? bench.get(p.date) : null; }),
                          spanGaps: true}]},
       options: {animation: false, interaction: {mode: "index", intersect: false},
@@ -128,7 +128,7 @@
                 scales: {x: {ticks: {maxTicksLimit: 7, maxRotation: 0, autoSkip: true, autoSkipPadding: 24,
                                      callback: function (value) { return short.format(Date.parse(this.getLabelForValue(value))); }},
                              grid: {}},
-                         y: {title: {display: true, text: "growth of 100"}, ticks: {}, grid: {}}}},
+                         y: {title: {display: true, text: window.tdT("perf_axis")}, ticks: {}, grid: {}}}},
     });
     charts.push(performance);
     performanceCanvas.dataset.drawn = "true";

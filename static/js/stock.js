@@ -10,6 +10,7 @@
   const legend = document.getElementById("chart-legend");
   const summary = document.getElementById("chart-summary");
   const LOCALE = document.documentElement.lang || "en";
+  const T = window.tdT;
   const PALETTES = {
     light: {up: "#1a7f37", down: "#cf222e", text: "#373c44", grid: "#eceff3", band: "#8c959f", bg: "#ffffff",
             sma20: "#6f42c1", sma50: "#0969da", sma200: "#bc4c00", ema20: "#1b7c83", rsi: "#6f42c1",
@@ -38,7 +39,7 @@
   const candles = chart.addSeries(LC.CandlestickSeries, {borderVisible: false}, PANES.price);
   el.candles = candles;
   const volume = chart.addSeries(LC.HistogramSeries, {priceFormat: {type: "volume"}, priceLineVisible: false,
-                                                      lastValueVisible: false, title: "Volume"}, PANES.volume);
+                                                      lastValueVisible: false, title: T("volume")}, PANES.volume);
   const lines = {};
   OVERLAYS.forEach(function (name) {
     lines[name] = chart.addSeries(LC.LineSeries, {lineWidth: 1, priceLineVisible: false, lastValueVisible: false,
@@ -56,7 +57,7 @@
   });
   const macdHist = chart.addSeries(LC.HistogramSeries, {priceLineVisible: false, lastValueVisible: false}, PANES.macd);
   const macd = chart.addSeries(LC.LineSeries, {lineWidth: 1, title: "MACD", priceLineVisible: false}, PANES.macd);
-  const signal = chart.addSeries(LC.LineSeries, {lineWidth: 1, title: "signal", priceLineVisible: false}, PANES.macd);
+  const signal = chart.addSeries(LC.LineSeries, {lineWidth: 1, title: T("signal"), priceLineVisible: false}, PANES.macd);
   chart.panes().forEach(function (pane, i) { pane.setStretchFactor(STRETCH[i] || 1); });
 
   function theme() {
@@ -100,6 +101,7 @@
     });
   }
 
+  function small(text) { const node = document.createElement("small"); node.textContent = text; return node; }
   function fmt(n, digits) {
     if (n === null || n === undefined) return "–";
     return Number(n).toLocaleString(LOCALE, {minimumFractionDigits: digits, maximumFractionDigits: digits});
@@ -120,15 +122,15 @@
     const at = ind.dates.indexOf(bar.date);
     const value = function (name) { return at < 0 ? null : ind[name][at]; };
     const parts = [
-      ["", bar.date + (bar.partial ? " (so far)" : "")],
-      ["O", fmt(bar.open, 2)], ["H", fmt(bar.high, 2)], ["L", fmt(bar.low, 2)], ["C", fmt(bar.close, 2)],
-      ["Vol", compact(bar.volume)],
+      ["", bar.date + (bar.partial ? " " + T("so_far") : "")],
+      [T("legend_open"), fmt(bar.open, 2)], [T("legend_high"), fmt(bar.high, 2)], [T("legend_low"), fmt(bar.low, 2)],
+      [T("legend_close"), fmt(bar.close, 2)], [T("legend_volume"), compact(bar.volume)],
     ];
     OVERLAYS.forEach(function (name) {
       const box = document.querySelector('[data-overlay="' + name + '"]');
       if (box && box.checked) parts.push([name.toUpperCase(), fmt(value(name), 2)]);
     });
-    parts.push(["RSI", fmt(value("rsi14"), 1)], ["MACD", fmt(value("macd"), 2)], ["signal", fmt(value("macd_signal"), 2)]);
+    parts.push(["RSI", fmt(value("rsi14"), 1)], ["MACD", fmt(value("macd"), 2)], [T("signal"), fmt(value("macd_signal"), 2)]);
     legend.replaceChildren();
     parts.forEach(function (part) {
       const item = document.createElement("span");
@@ -160,24 +162,26 @@
   function summarise(range) {
     if (!summary || !data) return;
     const bars = data.history.bars;
-    if (!bars.length) { summary.textContent = "No prices in this range."; return; }
+    if (!bars.length) { summary.textContent = T("chart_empty"); return; }
     const first = bars[0], last = bars[bars.length - 1];
     const high = bars.reduce(function (m, b) { return b.high > m.high ? b : m; }, first);
     const low = bars.reduce(function (m, b) { return b.low < m.low ? b : m; }, first);
     const change = (last.close / first.open - 1) * 100;
-    summary.textContent = el.dataset.symbol + " over " + range.toUpperCase() + " (" + first.date + " to " + last.date +
-      "): from " + fmt(first.open, 2) + " to " + fmt(last.close, 2) + " " + (data.history.currency || "") + ", " +
-      (change >= 0 ? "+" : "") + fmt(change, 2) + " %; high " + fmt(high.high, 2) + " on " + high.date +
-      ", low " + fmt(low.low, 2) + " on " + low.date + ".";
+    summary.textContent = T("chart_summary", {
+      symbol: el.dataset.symbol, range: range.toUpperCase(), first: first.date, last: last.date,
+      open: fmt(first.open, 2), close: fmt(last.close, 2), currency: data.history.currency || "",
+      change: (change >= 0 ? "+" : "") + fmt(change, 2) + " %", high: fmt(high.high, 2), high_day: high.date,
+      low: fmt(low.low, 2), low_day: low.date});
   }
 
   function load(range) {
-    status.innerHTML = "<small>Loading chart…</small>";
+    status.replaceChildren();
+    status.appendChild(small(T("chart_loading")));
     el.setAttribute("aria-busy", "true");
     fetch(el.dataset.url + "?range=" + encodeURIComponent(range), {headers: {Accept: "application/json"}})
       .then(function (r) {
         return r.json().then(function (body) {
-          if (!r.ok) throw new Error((body.error && body.error.message) || "The chart could not be loaded.");
+          if (!r.ok) throw new Error((body.error && body.error.message) || T("chart_failed"));
           return body;
         });
       })
@@ -197,19 +201,21 @@
         drawVolumes();
         toggles();
         chart.timeScale().fitContent();
-        const splits = (data.history.splits || []).map(function (s) { return s.ratio + " on " + s.ex_date; });
-        const note = (data.history.source === "demo" ? "Simulated data. " : "") +
-          "Prices split-adjusted (in today's shares" + (splits.length ? "; splits: " + splits.join(", ") : "") +
-          "), as the portfolio values them. " +
-          (data.history.stale ? "Served stale: the providers are not answering. " : "");
-        status.innerHTML = "<small>" + bars.length + " daily bars. " + note + "</small>";
+        const splits = (data.history.splits || []).map(function (s) {
+          return T("chart_split_on", {ratio: s.ratio, day: s.ex_date});
+        });
+        const note = [T("chart_bars", {count: bars.length}), data.history.source === "demo" ? T("chart_simulated") : "",
+          T("chart_adjusted", {splits: splits.length ? T("chart_splits", {list: splits.join(", ")}) : ""}),
+          data.history.stale ? T("chart_stale") : ""].filter(Boolean).join(" ");
+        status.replaceChildren();
+        status.appendChild(small(note));
         el.dataset.drawn = String(bars.length);
         el.dataset.lastDate = bars.length ? bars[bars.length - 1].date : "";
         el.removeAttribute("aria-busy");
         showLegend(null);
         summarise(range);
       })
-      .catch(function (err) { el.removeAttribute("aria-busy"); status.innerHTML = ""; status.textContent = err.message; });
+      .catch(function (err) { el.removeAttribute("aria-busy"); status.replaceChildren(); status.textContent = err.message; });
   }
 
   // A live quote moves the last candle (live.js passes each one on as "td:quote").
