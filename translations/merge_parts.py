@@ -16,7 +16,8 @@ TARGET = HERE / "de" / "LC_MESSAGES" / "messages.po"
 
 
 def main() -> int:
-    merged = Catalog(locale="de", project="Tickerdesk")
+    merged = Catalog(locale="de", project="Tickerdesk", fuzzy=False, copyright_holder="Tickerdesk",
+                     language_team="de", last_translator="Tickerdesk")
     if TARGET.exists():
         with TARGET.open("rb") as f:
             for message in read_po(f):

@@ -5,11 +5,12 @@ from functools import wraps
 from typing import Any, Callable
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.admin import services
 from app.models.jobs import JOB_RUN_STATES
-from app.ops.errors import APIError
+from app.ops.errors import APIError, wants_json
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 RUN_ROWS, DELIVERY_ROWS = 50, 50
@@ -22,7 +23,8 @@ def admin_page(view: Callable[..., Any]) -> Callable[..., Any]:
     @login_required
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not current_user.is_admin:
-            raise APIError(403, "Administrators only.", code="forbidden")
+            # The page in its language; a JSON answer in English, as the API's.
+            raise APIError(403, "Administrators only." if wants_json() else _("Administrators only."), code="forbidden")
         return view(*args, **kwargs)
 
     return wrapper
@@ -46,7 +48,7 @@ def retry_delivery(delivery_id: int):
     """Send a user's failed delivery again."""
     try:
         services.retry_delivery(current_user.id, delivery_id)
-        flash(f"Delivery {delivery_id} is being sent again.", "success")
+        flash(_("Delivery %(id)s is being sent again.", id=delivery_id), "success")
     except APIError as exc:
         if exc.status not in (404, 409):
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from marshmallow import ValidationError
 
@@ -13,11 +14,14 @@ from app.models.notify import WEBHOOK_FORMATS
 from app.notify import on_fired, schemas as notify_schemas, services as notify_services, settings as notify_settings
 from app.ops.errors import APIError, validation_error
 from app.ops.i18n import price as price_text
-from app.portfolio.amounts import AmountError, parse_amount
+from app.portfolio.amounts import AmountError, parse_form_amount
 from app.stocks import services as stock_services
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 HISTORY_ROWS, OUTBOX_ROWS = 20, 10
+# The kinds as the page names them (the API's are the keys); the same words as the live toasts'.
+KIND_LABELS = {"above": _l("above"), "below": _l("below"), "stop_loss": _l("stop loss"),
+               "take_profit": _l("take profit")}
 
 
 @bp.get("")
@@ -32,7 +36,7 @@ def _render(status: int = 200, form_errors: list[str] | None = None, new_secrets
             confirm: dict | None = None):
     user_id = current_user.id
     return render_template(
-        "alerts/index.html", alerts=services.alerts(user_id), kinds=services.KINDS,
+        "alerts/index.html", alerts=services.alerts(user_id), kinds=services.KINDS, kind_labels=KIND_LABELS,
         history=notify_services.history(user_id, HISTORY_ROWS)["items"],
         outbox=notify_services.outbox(user_id, OUTBOX_ROWS)["items"],
         notifications=notify_settings.describe(user_id, new_secrets), formats=WEBHOOK_FORMATS,
@@ -48,8 +52,9 @@ def flash_fired_alerts(user_id: int) -> None:
     """
     fired = services.check_user_alerts(user_id)
     for alert in fired:
-        flash(f"Alert: {alert['symbol']} {alert['kind'].replace('_', ' ')} {price_text(alert['threshold'])} "
-              f"fired at {price_text(alert['triggered_price'])}.", "alert")
+        flash(_("Alert: %(symbol)s %(kind)s %(threshold)s fired at %(price)s.", symbol=alert["symbol"],
+                kind=KIND_LABELS.get(alert["kind"], alert["kind"].replace("_", " ")),
+                threshold=price_text(alert["threshold"]), price=price_text(alert["triggered_price"])), "alert")
     if fired:
         on_fired(fired)
 
@@ -71,20 +76,32 @@ def create():
             if crossed:  # it would fire at once: ask first, with the form as typed
                 return _render(confirm={"message": crossed, "form": {k: form.get(k, "") for k in ALERT_FIELDS}})
         services.create_alert(current_user.id, form.get("symbol", ""), kind, threshold, pct)
-        flash("Alert set.", "success")
+        flash(_("Alert set."), "success")
     except APIError as exc:
         fields = exc.details.get("fields", {})
-        flash(" ".join(f"{FIELD_LABELS.get(k, k)}: {' '.join(PAGE_MESSAGES.get(m, m) for m in v)}"
+        flash(" ".join(f"{FIELD_LABELS.get(k, k)}: {' '.join(str(PAGE_MESSAGES.get(m, m)) for m in v)}"
                        for k, v in fields.items()) or exc.message, "error")
     return redirect(url_for("alerts.index"))
 
 
 ALERT_FIELDS = ("symbol", "kind", "threshold", "threshold_pct")
-FIELD_LABELS = {"symbol": "Symbol", "kind": "Kind", "threshold": "Price", "threshold_pct": "% from cost"}
+# "%" is a value of these texts, not in them: a msgid with "% f" would read as a format placeholder to pybabel.
+FIELD_LABELS = {"symbol": _l("Symbol"), "kind": _l("Kind"), "threshold": _l("Price"),
+                "threshold_pct": _l("%(percent)s from cost", percent="%")}
 PAGE_MESSAGES = {  # the API's wording names its fields; the form's names its labels
-    "Give a price threshold or a threshold_pct (not both).": "Give a price or a % from cost, not both.",
-    "A % from cost only applies to stop_loss and take_profit.": "A % from cost only applies to a stop-loss "
-                                                                "or a take-profit.",
+    "Give a price threshold or a threshold_pct (not both).":
+        _l("Give a price or a %(percent)s from cost, not both.", percent="%"),
+    "A % from cost only applies to stop_loss and take_profit.":
+        _l("A %(percent)s from cost only applies to a stop-loss or a take-profit.", percent="%"),
+}
+# "It would fire at once", by kind: below and stop-loss fall to their threshold, above and take-profit rise to it.
+CROSSED = {
+    "below": _l("%(symbol)s is at %(price)s, already at or below this alert of %(threshold)s: it would fire at once."),
+    "stop_loss": _l("%(symbol)s is at %(price)s, already at or below this stop-loss of %(threshold)s: "
+                    "it would fire at once."),
+    "above": _l("%(symbol)s is at %(price)s, already at or above this alert of %(threshold)s: it would fire at once."),
+    "take_profit": _l("%(symbol)s is at %(price)s, already at or above this take-profit of %(threshold)s: "
+                      "it would fire at once."),
 }
 
 
@@ -96,10 +113,8 @@ def _already_crossed(symbol: str, kind: str, threshold: Decimal) -> str | None:
         return None
     if not rules.is_triggered(kind, threshold, price):
         return None
-    side = "at or below" if kind in rules.FALLING else "at or above"
-    name = {"stop_loss": "stop-loss", "take_profit": "take-profit"}.get(kind, "alert")
-    return (f"{symbol} is at {price_text(price)}, already {side} this {name} of "
-            f"{price_text(threshold)}: it would fire at once.")
+    message = CROSSED.get(kind) or CROSSED["below" if kind in rules.FALLING else "above"]
+    return str(message) % {"symbol": symbol, "price": price_text(price), "threshold": price_text(threshold)}
 
 
 @bp.post("/<int:alert_id>/delete")
@@ -108,7 +123,7 @@ def delete(alert_id: int):
     """Delete an alert."""
     try:
         services.delete_alert(current_user.id, alert_id)
-        flash("Alert deleted.", "success")
+        flash(_("Alert deleted."), "success")
     except APIError as exc:
         flash(exc.message, "error")
     return redirect(url_for("alerts.index"))
@@ -120,7 +135,7 @@ def rearm(alert_id: int):
     """Re-arm a fired alert."""
     try:
         services.rearm_alert(current_user.id, alert_id)
-        flash("Alert re-armed.", "success")
+        flash(_("Alert re-armed."), "success")
     except APIError as exc:
         flash(exc.message, "error")
     return redirect(url_for("alerts.index"))
@@ -149,7 +164,7 @@ def save_notifications():
     new_secrets = {hook["id"]: hook["secret"] for hook in result["webhooks"] if hook["secret"]}
     if new_secrets:
         return _render(200, new_secrets=new_secrets)
-    flash("Notification settings saved.", "success")
+    flash(_("Notification settings saved."), "success")
     return redirect(url_for("alerts.index"))
 
 
@@ -159,7 +174,7 @@ def retry_delivery(delivery_id: int):
     """Send a failed delivery again."""
     try:
         notify_services.retry(current_user.id, delivery_id)
-        flash("Sending again.", "success")
+        flash(_("Sending again."), "success")
     except APIError as exc:
         flash(exc.message, "error")
     return redirect(url_for("alerts.index"))
@@ -181,6 +196,6 @@ def _decimal(value: str | None, name: str) -> Decimal | None:
     if not value or not value.strip():
         return None
     try:
-        return parse_amount(value)
+        return parse_form_amount(value)
     except AmountError as exc:
         raise validation_error({name: [str(exc)]}) from None

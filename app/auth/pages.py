@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from flask import (Blueprint, Response, current_app, flash, has_request_context, jsonify, redirect, render_template,
                    request, url_for)
+from flask_babel import gettext as _, ngettext, refresh as refresh_language
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -13,6 +15,7 @@ from app.auth.api import login_failed, login_ip_key, throttle_login
 from app.auth.forms import (COST_BASIS_LABELS, ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm,
                             SettingsForm, percent_text)
 from app.extensions import db, limiter
+from app.ops.i18n import number
 from app.ops.errors import APIError, rate_limited, seconds_until_allowed, wants_json
 
 bp = Blueprint("auth", __name__)
@@ -30,8 +33,9 @@ def too_many_attempts(exc: RateLimitExceeded):
     form = form_class()
     wait = seconds_until_allowed()
     minutes = -(-wait // 60)
-    when = f"{wait} second{'s' if wait != 1 else ''}" if wait < 120 else f"{minutes} minutes"
-    message = f"Too many attempts from here. Please wait {when}, then try again."
+    when = (ngettext("%(num)d second", "%(num)d seconds", wait) if wait < 120
+            else ngettext("%(num)d minute", "%(num)d minutes", minutes))
+    message = _("Too many attempts from here. Please wait %(when)s, then try again.", when=when)
     return render_template(template, form=form, wait_message=message), 429
 
 
@@ -50,7 +54,7 @@ def register():
         else:
             services.audit("login_succeeded", user.id, via="register")
             _start_page_session(user, remember=False)
-            flash("Welcome to Tickerdesk! Your account is ready.", "success")
+            flash(_("Welcome to Tickerdesk! Your account is ready."), "success")
             return redirect(url_for("dashboard.index"))
     return render_template("auth/register.html", form=form), (400 if form.errors else 200)
 
@@ -69,7 +73,7 @@ def login():
             return redirect(_safe_next(request.args.get("next")))
         db.session.commit()  # keep the audit row
         login_failed()
-        form.password.errors.append("Invalid email or password.")
+        form.password.errors.append(_("Invalid email or password."))
     return render_template("auth/login.html", form=form), (400 if form.errors else 200)
 
 
@@ -80,7 +84,7 @@ def logout():
         sessions.end(current_user.login_session_id)
         db.session.commit()
     logout_user()
-    flash("You are logged out.", "info")
+    flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -91,7 +95,8 @@ def logout_all():
     ended = services.log_out_everywhere(current_user.id)
     db.session.commit()
     logout_user()
-    flash(f"You are logged out everywhere ({ended} session{'s' if ended != 1 else ''} ended).", "info")
+    flash(ngettext("You are logged out everywhere (%(num)d session ended).",
+                   "You are logged out everywhere (%(num)d sessions ended).", ended), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -111,7 +116,8 @@ def account():
                                  or current_app.config["BASE_CURRENCY"],
                                  risk_free_rate=percent_text(current_user.risk_free_rate),
                                  cost_basis_method=current_user.cost_basis_method
-                                 if current_user.cost_basis_method in COST_BASIS_LABELS else "fifo")
+                                 if current_user.cost_basis_method in COST_BASIS_LABELS else "fifo",
+                                 language=current_user.locale or "", theme=current_user.theme or "auto")
     delete_form = DeleteAccountForm(prefix="del")
     status = 200
     action = request.form.get("action")
@@ -125,31 +131,35 @@ def account():
         else:
             remember = bool(request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")))
             _start_page_session(current_user._get_current_object(), remember)  # commits the change too
-            flash("Your password was changed. Other sessions and tokens are logged out.", "success")
+            flash(_("Your password was changed. Other sessions and tokens are logged out."), "success")
             return redirect(url_for("auth.account"))
     elif action == "settings" and settings_form.validate_on_submit():
         user = current_user._get_current_object()
         user.risk_free_rate = settings_form.risk_free_rate.fraction
         user.cost_basis_method = settings_form.cost_basis_method.data
+        user.locale = settings_form.language.data or None
+        user.theme = settings_form.theme.data
         try:
             services.set_base_currency(user, settings_form.base_currency.data)  # commits all three
         except services.AccountError as exc:
             db.session.rollback()
             settings_form.base_currency.errors.append(exc.message)
         else:
-            rate = percent_text(user.risk_free_rate) or "0"
-            flash(f"Base currency set to {user.base_currency}; risk-free rate {rate} % a year; cost basis: "
-                  f"{COST_BASIS_LABELS[user.cost_basis_method]}.", "success")
+            refresh_language()  # the message in the language just chosen, as the page it is shown on
+            rate = number(Decimal(user.risk_free_rate or 0) * 100, 10, at_least=0)
+            flash(_("Base currency set to %(currency)s; risk-free rate %(rate)s %% a year; cost basis: %(method)s.",
+                    currency=user.base_currency, rate=rate, method=COST_BASIS_LABELS[user.cost_basis_method]),
+                  "success")
             return redirect(url_for("auth.account"))
     elif action == "delete" and delete_form.validate_on_submit():
         if delete_form.confirm_text.data.strip() != "DELETE":
-            delete_form.confirm_text.errors.append('Type DELETE in capitals to confirm.')
+            delete_form.confirm_text.errors.append(_("Type DELETE in capitals to confirm."))
         elif not services.verify_password(current_user, delete_form.password.data):
-            delete_form.password.errors.append("The password is not correct.")
+            delete_form.password.errors.append(_("The password is not correct."))
         else:
             services.delete_account(current_user)
             logout_user()
-            flash("Your account and all its data were deleted.", "info")
+            flash(_("Your account and all its data were deleted."), "info")
             return redirect(url_for("auth.register"))
     if request.method == "POST":
         status = 400

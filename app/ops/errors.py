@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext
 from markupsafe import escape
 from prometheus_client import Counter
 from flask_limiter.errors import RateLimitExceeded
@@ -21,6 +22,28 @@ from werkzeug.exceptions import HTTPException
 log = structlog.get_logger(__name__)
 # Exported by app.ops.metrics with the other metrics; defined here, where the failures are answered.
 ERRORS = Counter("tickerdesk_errors_total", "Failures answered with a 5xx, by kind", ["kind"])
+
+
+
+def N_(text: str) -> str:
+    """Mark a generic error text for the pages' catalogue (pybabel's default `N_` keyword) and return it
+    as written: the API answers it in English, `_page(..., generic=True)` in the page's language."""
+    return text
+
+
+# Werkzeug's own texts of the usual failures, for the pages' catalogue (a page translates only these
+# defaults, never a description given with the error).
+WERKZEUG_TEXTS = (
+    N_("The browser (or proxy) sent a request that this server could not understand."),
+    N_("You don't have the permission to access the requested resource. It is either read-protected or "
+       "not readable by the server."),
+    N_("The requested URL was not found on the server. If you entered the URL manually please check your "
+       "spelling and try again."),
+    N_("The method is not allowed for the requested URL."),
+    N_("The data value transmitted exceeds the capacity limit."),
+    N_("The server encountered an internal error and was unable to complete your request. Either the server "
+       "is overloaded or there is an error in the application."),
+)
 
 _CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -73,8 +96,10 @@ def wants_json() -> bool:
 
 def rate_limited(exc: RateLimitExceeded):
     """A spent rate limit: the standard 429 (Flask-Limiter adds Retry-After and X-RateLimit-* after it)."""
-    message = f"Too many requests: the limit is {exc.description}. Try again later."
-    return error_response(429, message) if wants_json() else _page(429, message)
+    message = N_("Too many requests: the limit is %(limit)s. Try again later.")
+    if wants_json():
+        return error_response(429, message % {"limit": exc.description})
+    return _page(429, message, generic=True, limit=exc.description)
 
 
 def seconds_until_allowed() -> int:
@@ -98,8 +123,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def handle_csrf(exc: CSRFError):
-        message = "The form expired or was not sent from this site; reload the page and try again."
-        return error_response(400, message, "csrf_failed") if wants_json() else _page(400, message)
+        message = N_("The form expired or was not sent from this site; reload the page and try again.")
+        return error_response(400, message, "csrf_failed") if wants_json() else _page(400, message, generic=True)
 
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException):
@@ -108,17 +133,19 @@ def register_error_handlers(app: Flask) -> None:
         details: dict[str, Any] = {}
         data = getattr(exc, "data", None)  # webargs / flask-smorest attach validation messages here
         if isinstance(data, dict) and data.get("messages"):
-            status, message = 400, "Some fields are invalid."
+            status, message = 400, N_("Some fields are invalid.")
             if isinstance(data["messages"].get("json"), list):  # the body itself could not be parsed
-                message = "The request body is not valid JSON."
+                message = N_("The request body is not valid JSON.")
             details = {"fields": _flatten_locations(data["messages"])}
-            return error_response(status, message, "validation_error", details) if wants_json() else _page(status, message)
+            if wants_json():
+                return error_response(status, message, "validation_error", details)
+            return _page(status, message, generic=True)
         headers = {}
         if status == 405 and getattr(exc, "valid_methods", None):
             headers["Allow"] = ", ".join(exc.valid_methods)
         if wants_json():
             return error_response(status, message, None, details, headers)
-        return _page(status, message)
+        return _page(status, message, generic=exc.description == type(exc).description)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
@@ -133,10 +160,10 @@ def register_error_handlers(app: Flask) -> None:
             pass
         ERRORS.labels("database_unavailable").inc()
         log.warning("database_unavailable", error_type=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
-        message = "The database is unavailable right now; try again in a few seconds."
+        message = N_("The database is unavailable right now; try again in a few seconds.")
         if wants_json():
             return error_response(503, message, "database_unavailable", headers={"Retry-After": "5"})
-        return _page(503, message)
+        return _page(503, message, generic=True)
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
@@ -144,8 +171,8 @@ def register_error_handlers(app: Flask) -> None:
             return handle_http(exc)
         log.exception("unhandled_error", error_type=type(exc).__name__)
         ERRORS.labels("unhandled").inc()
-        message = "Something went wrong on our side. The request id identifies it in the logs."
-        return error_response(500, message) if wants_json() else _page(500, message)
+        message = N_("Something went wrong on our side. The request id identifies it in the logs.")
+        return error_response(500, message) if wants_json() else _page(500, message, generic=True)
 
 
 def _flatten_locations(messages: dict[str, Any]) -> dict[str, Any]:
@@ -159,11 +186,16 @@ def _flatten_locations(messages: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _page(status: int, message: str):
+def _page(status: int, message: str, *, generic: bool = False, **values: Any):
+    """The HTML error page; a `generic` message (one of this module's texts, `values` filled in) in the
+    page's language, any other (a service's, the API's wording) as given."""
+    text = message % values if values else message
     try:
-        return render_template("errors/error.html", status=status, message=message), status
+        if generic:
+            text = gettext(message, **values)  # the language may come from the account: the database
+        return render_template("errors/error.html", status=status, message=text), status
     except DBAPIError:  # the layout asks for the current user, and the database is down
-        return (f"<!doctype html><title>Error {status}</title><h1>Error {status}</h1><p>{escape(message)}</p>",
+        return (f"<!doctype html><title>Error {status}</title><h1>Error {status}</h1><p>{escape(text)}</p>",
                 status)
 
 

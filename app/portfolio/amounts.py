@@ -16,6 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 
 from app.ops.apidoc import DecimalString
@@ -23,8 +24,10 @@ from app.ops.apidoc import DecimalString
 MAX_INPUT_CHARS = 64
 INTEGER_DIGITS = 15
 FRACTION_DIGITS = 10
-LIMITS = f"At most {INTEGER_DIGITS} digits before the decimal point and {FRACTION_DIGITS} after it."
-NOT_A_NUMBER = "Enter a number."
+# Lazy: in the language of the page the message is shown on (the API's requests are always English).
+LIMITS = _l("At most %(before)s digits before the decimal point and %(after)s after it.",
+            before=INTEGER_DIGITS, after=FRACTION_DIGITS)
+NOT_A_NUMBER = _l("Enter a number.")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _STEP = Decimal(1).scaleb(-FRACTION_DIGITS)
 
@@ -66,6 +69,14 @@ def parse_decimal_comma(raw: str) -> Decimal:
         raise AmountError(NOT_A_NUMBER)
     sign, whole, fraction = found.groups()
     return parse_amount(f"{sign}{whole.replace('.', '')}" + (f".{fraction}" if fraction else ""))
+
+
+def parse_form_amount(raw: str) -> Decimal:
+    """An amount typed into a page's form: German pages take a decimal comma ("10,5", "1.234,56"),
+    English ones the point; the API always reads `parse_amount`."""
+    from app.ops.i18n import locale  # noqa: PLC0415
+
+    return parse_decimal_comma(raw) if locale() == "de" else parse_amount(raw)
 
 
 def fits(value: Decimal) -> bool:

@@ -7,20 +7,27 @@ import time
 from datetime import date
 from decimal import Decimal
 
+from babel.numbers import get_decimal_symbol
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from app.alerts.pages import flash_fired_alerts
 from app.analysis.periods import RANGES
+from app.ops import i18n
 from app.ops.errors import APIError, error_response, validation_error
 from app.portfolio import csvio, services
-from app.portfolio.amounts import AmountError, parse_amount
+from app.portfolio.amounts import AmountError, parse_form_amount
 from app.universe import INDEX_NAMES
 
 bp = Blueprint("portfolio", __name__, url_prefix="/portfolio")
-COST_BASIS_NAMES = {"fifo": "FIFO (oldest shares first)", "average": "moving average cost"}
+COST_BASIS_NAMES = {"fifo": _l("FIFO (oldest shares first)"), "average": _l("moving average cost")}
+# A transaction's kind in messages (the kind itself, "buy", is what the forms, the API and the CSV files take).
+KIND_NAMES = {"buy": _l("buy"), "sell": _l("sell"), "dividend": _l("dividend"), "fee": _l("fee")}
 
 
 @bp.get("")
@@ -30,8 +37,8 @@ def index(form: dict | None = None, form_errors: dict | None = None, status: int
     """Show the portfolio; re-shown with the add form's values and errors when they were invalid."""
     range_name, status = request.args.get("range", "1y"), status
     if range_name not in RANGES:
-        flash(f"Unknown range “{range_name[:20]}”: showing 1Y. Choose one of {', '.join(r.upper() for r in RANGES)}.",
-              "error")
+        flash(_("Unknown range “%(range)s”: showing 1Y. Choose one of %(ranges)s.", range=range_name[:20],
+                ranges=", ".join(r.upper() for r in RANGES)), "error")
         range_name, status = "1y", 400
     flash_fired_alerts(current_user.id)
     data, performance, allocation, error = None, None, None, None
@@ -86,15 +93,15 @@ def _parsed(form: dict[str, str]) -> tuple[services.TransactionIn | None, dict[s
     values = {}
     for name in ("quantity", "price", "fee"):
         try:
-            values[name] = parse_amount(form[name] or ("0" if name == "fee" else ""))
+            values[name] = parse_form_amount(form[name] or ("0" if name == "fee" else ""))
         except AmountError as exc:
             errors[name] = str(exc)
     try:
         values["day"] = date.fromisoformat(form["date"])
     except ValueError:
-        errors["date"] = "Enter a date as YYYY-MM-DD."
+        errors["date"] = _("Enter a date as YYYY-MM-DD.")
     if len(form["note"]) > NOTE_MAX_CHARS:
-        errors["note"] = f"At most {NOTE_MAX_CHARS} characters."
+        errors["note"] = _("At most %(num)s characters.", num=NOTE_MAX_CHARS)
     if errors:
         return None, errors
     return services.TransactionIn(symbol=form["symbol"], kind=form["kind"], currency=form["currency"] or None,
@@ -107,9 +114,19 @@ def _service_errors(exc: APIError) -> dict[str, str]:
     return {("date" if k == "day" else k): " ".join(v) for k, v in fields.items()} or {"_": exc.message}
 
 
+def _kind_name(kind: str) -> str:
+    return str(KIND_NAMES.get(kind, kind))
+
+
+def _amount_text(value) -> str:
+    """A stored amount as its digits ("2.5"), with the page's decimal sign (German "2,5")."""
+    return str(value).replace(".", get_decimal_symbol(i18n.locale()))
+
+
 def _described(t) -> str:
     """One transaction in words, for messages: "buy of 10 SAP.DE on 2025-03-03"."""
-    return f"{t.kind} of {t.quantity} {t.symbol} on {t.day}"
+    return _("%(kind)s of %(quantity)s %(symbol)s on %(day)s", kind=_kind_name(t.kind),
+             quantity=_amount_text(t.quantity), symbol=t.symbol, day=i18n.day(t.day))
 
 
 @bp.get("/transactions")
@@ -131,7 +148,8 @@ def add():
         services.add_transactions(current_user.id, [entry])
     except APIError as exc:
         return index(form, _service_errors(exc), exc.status)
-    flash(f"{form['kind'].capitalize()} of {form['symbol'].upper()} recorded.", "success")
+    flash(_("%(kind)s of %(symbol)s recorded.", kind=_kind_name(form["kind"].lower()).capitalize(),
+            symbol=form["symbol"].upper()), "success")
     return redirect(url_for("portfolio.index"))
 
 
@@ -165,7 +183,7 @@ def update(transaction_id: int):
         saved = services.update_transaction(current_user.id, transaction_id, entry)
     except APIError as exc:
         return _edit_page(transaction_id, form, _service_errors(exc), exc.status)
-    flash(f"Transaction updated: {_described(saved)}.", "success")
+    flash(_("Transaction updated: %(transaction)s.", transaction=_described(saved)), "success")
     return redirect(url_for("portfolio.index"))
 
 
@@ -189,7 +207,7 @@ def delete(transaction_id: int):
         kept = {"user_id": current_user.id, "at": time.time(), "day": t.day.isoformat(), "symbol": t.symbol,
                 "kind": t.kind, "quantity": str(t.quantity), "price": str(t.price), "fee": str(t.fee or 0),
                 "currency": t.currency, "note": t.note, "import_key": t.import_key}
-        text = f"Transaction deleted. ({_described(t)})"
+        text = _("Transaction deleted. (%(transaction)s)", transaction=_described(t))
         services.delete_transaction(current_user.id, transaction_id)
     except APIError as exc:
         flash(exc.message, "error")
@@ -215,8 +233,8 @@ def _with_undo(text: str, token: str) -> Markup:
     """A flash message with an Undo button (a POST form with its CSRF token)."""
     return Markup('{} <form method="post" action="{}" class="inline" data-undo-form>'
                   '<input type="hidden" name="csrf_token" value="{}"><input type="hidden" name="token" value="{}">'
-                  '<button type="submit" class="secondary outline small" data-testid="undo-delete">Undo</button>'
-                  '</form>').format(text, url_for("portfolio.undo_delete"), generate_csrf(), token)
+                  '<button type="submit" class="secondary outline small" data-testid="undo-delete">{}</button>'
+                  '</form>').format(text, url_for("portfolio.undo_delete"), generate_csrf(), token, _("Undo"))
 
 
 @bp.post("/transactions/undo")
@@ -227,7 +245,7 @@ def undo_delete():
     pending = dict(session.get(UNDO_SESSION_KEY) or {})
     kept = pending.pop(token, None)
     if not isinstance(kept, dict) or kept.get("user_id") != current_user.id:
-        flash("That delete can no longer be undone.", "error")
+        flash(_("That delete can no longer be undone."), "error")
         return redirect(url_for("portfolio.index"))
     session[UNDO_SESSION_KEY] = pending  # spent before the write: a second undo with the token fails
     try:
@@ -236,19 +254,19 @@ def undo_delete():
                                        day=date.fromisoformat(kept["day"]), currency=kept["currency"],
                                        note=kept["note"])
     except (KeyError, TypeError, ValueError, ArithmeticError):
-        flash("That delete can no longer be undone.", "error")
+        flash(_("That delete can no longer be undone."), "error")
         return redirect(url_for("portfolio.index"))
     try:
         restored = services.restore_transaction(current_user.id, entry, token)
     except APIError as exc:
         if exc.code == "already_restored":
-            flash("That delete was undone already.", "error")
+            flash(_("That delete was undone already."), "error")
             return redirect(url_for("portfolio.index"))
         pending[token] = kept  # not restored: it can be tried again (after restoring what it depends on)
         session[UNDO_SESSION_KEY] = pending
-        flash(_with_undo(f"The transaction could not be restored: {exc.message}", token), "error")
+        flash(_with_undo(_("The transaction could not be restored: %(reason)s", reason=exc.message), token), "error")
         return redirect(url_for("portfolio.index"))
-    flash(f"Transaction restored: {_described(restored)}.", "success")
+    flash(_("Transaction restored: %(transaction)s.", transaction=_described(restored)), "success")
     return redirect(url_for("portfolio.index"))
 
 
@@ -262,14 +280,15 @@ def add_split():
             day = date.fromisoformat(form["ex_date"])
             ratio_from, ratio_to = int(form["ratio_from"]), int(form["ratio_to"])
         except ValueError:
-            raise APIError(400, "Enter the ex-date as YYYY-MM-DD and the ratio as two whole numbers of shares "
-                                "(from 1 to 4 for a 4-for-1 split).", code="validation_error") from None
+            raise APIError(400, _("Enter the ex-date as YYYY-MM-DD and the ratio as two whole numbers of shares "
+                                  "(from 1 to 4 for a 4-for-1 split)."), code="validation_error") from None
         services.add_split(current_user.id, form["symbol"], day, ratio_from, ratio_to)
     except APIError as exc:
         fields = exc.details.get("fields") or {}
         flash(" ".join(m for v in fields.values() for m in v) or exc.message, "error")
     else:
-        flash(f"Split of {form['symbol'].upper()} recorded: {ratio_to} for {ratio_from} from {day}.", "success")
+        flash(_("Split of %(symbol)s recorded: %(new)s for %(old)s from %(day)s.", symbol=form["symbol"].upper(),
+                new=ratio_to, old=ratio_from, day=i18n.day(day)), "success")
     return redirect(url_for("portfolio.index") + "#splits")
 
 
@@ -279,13 +298,14 @@ def delete_split(split_id: int):
     """Delete a split the user entered."""
     try:
         services.delete_split(current_user.id, split_id)
-        flash("Split deleted.", "success")
+        flash(_("Split deleted."), "success")
     except APIError as exc:
         flash(exc.message, "error")
     return redirect(url_for("portfolio.index") + "#splits")
 
 
-DIVIDEND_FIELDS = {"quantity": "Shares", "amount_per_share": "Per share", "date": "Date", "fee": "Fee"}
+DIVIDEND_FIELDS = {"quantity": _l("Shares"), "amount_per_share": _l("Per share"), "date": _l("Date"),
+                   "fee": _l("Fee")}
 
 
 def _dividend_choice() -> tuple[str, date]:
@@ -296,7 +316,7 @@ def _dividend_choice() -> tuple[str, date]:
     except ValueError:
         ex_date = None
     if not symbol or len(symbol) > 24 or ex_date is None:
-        raise APIError(400, "That is not a dividend proposal of the inbox (a symbol and an ex-date as YYYY-MM-DD).",
+        raise APIError(400, _("That is not a dividend proposal of the inbox (a symbol and an ex-date as YYYY-MM-DD)."),
                        code="validation_error")
     return symbol.upper(), ex_date
 
@@ -310,21 +330,21 @@ def _dividend_edits() -> tuple[dict, dict[str, str]]:
         if not typed[name]:
             continue
         try:
-            value = parse_amount(typed[name])
+            value = parse_form_amount(typed[name])
         except AmountError as exc:
             errors[name] = str(exc)
             continue
         if name == "fee" and value < 0:
-            errors[name] = "Must not be negative."
+            errors[name] = _("Must not be negative.")
         elif name != "fee" and value <= 0:  # the service would read 0 as "as proposed"
-            errors[name] = "Must be greater than 0."
+            errors[name] = _("Must be greater than 0.")
         else:
             values[name] = value
     if typed["date"]:
         try:
             values["day"] = date.fromisoformat(typed["date"])
         except ValueError:
-            errors["date"] = "Enter a date as YYYY-MM-DD."
+            errors["date"] = _("Enter a date as YYYY-MM-DD.")
     return values, errors
 
 
@@ -343,9 +363,9 @@ def accept_dividend():
         flash(exc.message, "error")
         return back
     values, errors = _dividend_edits()
-    what = f"The dividend of {symbol} (ex-date {ex_date.isoformat()})"
+    refused = _("The dividend of %(symbol)s (ex-date %(day)s) was not booked.", symbol=symbol, day=i18n.day(ex_date))
     if errors:
-        flash(f"{what} was not booked. {_dividend_messages(errors)}", "error")
+        flash(f"{refused} {_dividend_messages(errors)}", "error")
         return back
     try:
         row = services.accept_dividend(current_user, symbol, ex_date, values["quantity"],
@@ -354,11 +374,12 @@ def accept_dividend():
         fields = exc.details.get("fields") or {}
         detail = _dividend_messages({("date" if k == "day" else "amount_per_share" if k == "price" else k):
                                      " ".join(v) for k, v in fields.items()}) or exc.message
-        flash(f"{what} was not booked. {detail}", "error")
+        flash(f"{refused} {detail}", "error")
         return back
-    fee = f", fee {row.fee:f}" if row.fee else ""
-    flash(f"Dividend of {row.symbol} booked: {row.quantity:f} shares × {row.price:f} {row.currency} "
-          f"on {row.day.isoformat()}{fee}.", "success")
+    fee = _(", fee %(fee)s", fee=_amount_text(f"{row.fee:f}")) if row.fee else ""
+    flash(_("Dividend of %(symbol)s booked: %(quantity)s shares × %(price)s %(currency)s on %(day)s%(fee)s.",
+            symbol=row.symbol, quantity=_amount_text(f"{row.quantity:f}"), price=_amount_text(f"{row.price:f}"),
+            currency=row.currency, day=i18n.day(row.day), fee=fee), "success")
     return back
 
 
@@ -372,8 +393,8 @@ def dismiss_dividend():
     except APIError as exc:
         flash(exc.message, "error")
     else:
-        flash(f"The dividend of {symbol} (ex-date {ex_date.isoformat()}) was dismissed; it is not proposed again.",
-              "success")
+        flash(_("The dividend of %(symbol)s (ex-date %(day)s) was dismissed; it is not proposed again.",
+                symbol=symbol, day=i18n.day(ex_date)), "success")
     return redirect(url_for("portfolio.index") + "#dividends")
 
 
@@ -385,7 +406,8 @@ def realised_csv():
     year = None
     if raw:
         if not (raw.isascii() and raw.isdigit() and 1970 <= int(raw) <= 9999):
-            flash(f"Realised gains: {raw[:12]!r} is not a year; choose one from 1970 to 9999.", "error")
+            flash(_("Realised gains: %(year)s is not a year; choose one from 1970 to 9999.", year=repr(raw[:12])),
+                  "error")
             return index(status=400)
         year = int(raw)
     try:
@@ -405,18 +427,19 @@ def import_csv():
     upload = request.files.get("file")
     try:
         if upload is None or not upload.filename:
-            raise validation_error({"file": ["Choose a CSV file to import."]})
+            raise validation_error({"file": [_("Choose a CSV file to import.")]})
         result = services.import_transactions(current_user.id, *csvio.parse_csv(csvio.read_upload()))
     except APIError as exc:
         return index(import_errors=_import_errors(exc), status=exc.status)
-    flash(f"Imported {result['imported']} transaction{'s' if result['imported'] != 1 else ''}; "
-          f"{result['skipped']} already there.", "success")
+    flash(ngettext("Imported %(num)d transaction; %(skipped)d already there.",
+                   "Imported %(num)d transactions; %(skipped)d already there.", result["imported"],
+                   skipped=result["skipped"]), "success")
     return redirect(url_for("portfolio.index"))
 
 
-IMPORT_LABELS = {"date": "Date", "symbol": "Symbol", "kind": "Kind", "quantity": "Quantity", "price": "Price",
-                 "fee": "Fee", "currency": "Currency", "note": "Note", "header": "Header", "file": "File",
-                 "row": "Row"}
+IMPORT_LABELS = {"date": _l("Date"), "symbol": _l("Symbol"), "kind": _l("Kind"), "quantity": _l("Quantity"),
+                 "price": _l("Price"), "fee": _l("Fee"), "currency": _l("Currency"), "note": _l("Note"),
+                 "header": _l("Header"), "file": _l("File"), "row": _l("Row")}
 
 
 def _import_errors(exc: APIError) -> dict:

@@ -764,7 +764,7 @@ def _row(user_id: int, entry: TransactionIn, import_key: str | None) -> Transact
         fields["fee"] = ["Must not be negative."]
     for name in ("quantity", "price", "fee"):
         if name not in fields and not fits_money(getattr(entry, name)):
-            fields[name] = [MONEY_LIMITS]
+            fields[name] = [str(MONEY_LIMITS)]  # lazy: in the page's language, English for the API
     if entry.day > utc_today():
         fields["date"] = ["Must not be in the future."]
     elif entry.day < EARLIEST_DAY:

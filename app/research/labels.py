@@ -3,34 +3,44 @@ from __future__ import annotations
 
 from typing import Any
 
-FACTOR_LABELS = {"performance": "Performance", "fundamental": "Fundamentals", "sentiment": "News sentiment",
-                 "sector": "Sector strength", "momentum": "Momentum"}
+from babel.numbers import get_decimal_symbol
+from flask_babel import lazy_gettext as _l
+
+from app.ops import i18n
+
+FACTOR_LABELS = {"performance": _l("Performance"), "fundamental": _l("Fundamentals"),
+                 "sentiment": _l("News sentiment"), "sector": _l("Sector strength"), "momentum": _l("Momentum")}
 
 # key -> (label, unit); units: "pct" a fraction shown in %, "pct+" the same with its sign (a change),
 # "x" a multiple, "signed" -1..1, "num", "text".
 _BASE = {
-    "return_3m": ("3-month return", "pct+"), "return_6m": ("6-month return", "pct+"),
-    "return_12m": ("12-month return", "pct+"), "volatility": ("Volatility (annualised)", "pct"),
-    "pe_ratio": ("Price/earnings", "x"), "pb_ratio": ("Price/book", "x"),
-    "debt_to_equity": ("Debt/equity", "x"), "roe": ("Return on equity", "pct"),
-    "revenue_growth": ("Revenue growth", "pct+"), "news_sentiment": ("News sentiment (−1 to +1)", "signed"),
-    "sector": ("Sector", "text"), "sector_return_6m": ("Sector's 6-month return", "pct+"),
-    "universe_return_6m": ("Universe's 6-month return", "pct+"), "rsi14": ("RSI (14 days)", "num"),
-    "macd_hist": ("MACD histogram", "num"), "price_vs_sma50": ("Price vs 50-day average", "pct+"),
-    "price_vs_sma200": ("Price vs 200-day average", "pct+"),
+    "return_3m": (_l("3-month return"), "pct+"), "return_6m": (_l("6-month return"), "pct+"),
+    "return_12m": (_l("12-month return"), "pct+"), "volatility": (_l("Volatility (annualised)"), "pct"),
+    "pe_ratio": (_l("Price/earnings"), "x"), "pb_ratio": (_l("Price/book"), "x"),
+    "debt_to_equity": (_l("Debt/equity"), "x"), "roe": (_l("Return on equity"), "pct"),
+    "revenue_growth": (_l("Revenue growth"), "pct+"), "news_sentiment": (_l("News sentiment (−1 to +1)"), "signed"),
+    "sector": (_l("Sector"), "text"), "sector_return_6m": (_l("Sector's 6-month return"), "pct+"),
+    "universe_return_6m": (_l("Universe's 6-month return"), "pct+"), "rsi14": (_l("RSI (14 days)"), "num"),
+    "macd_hist": (_l("MACD histogram"), "num"), "price_vs_sma50": (_l("Price vs 50-day average"), "pct+"),
+    "price_vs_sma200": (_l("Price vs 200-day average"), "pct+"),
 }
-INPUT_LABELS = {**_BASE, **{f"sector_median_{k}": (f"Sector median {label[0].lower()}{label[1:]}", unit)
-                            for k, (label, unit) in _BASE.items()
-                            if k in ("pe_ratio", "pb_ratio", "debt_to_equity", "roe", "revenue_growth")}}
+# The sector's medians of the fundamentals, each a whole text for the translations.
+_SECTOR_MEDIANS = {
+    "pe_ratio": _l("Sector median price/earnings"), "pb_ratio": _l("Sector median price/book"),
+    "debt_to_equity": _l("Sector median debt/equity"), "roe": _l("Sector median return on equity"),
+    "revenue_growth": _l("Sector median revenue growth"),
+}
+INPUT_LABELS = {**_BASE, **{f"sector_median_{k}": (label, _BASE[k][1]) for k, label in _SECTOR_MEDIANS.items()}}
 
 
 def input_label(key: str) -> str:
     """The label of a score input (an unknown key as words, never a raw identifier)."""
-    return INPUT_LABELS.get(key, (key.replace("_", " ").capitalize(), "num"))[0]
+    return str(INPUT_LABELS.get(key, (key.replace("_", " ").capitalize(), "num"))[0])
 
 
 def input_value(value: Any, key: str) -> str:
-    """A score input's value in its unit: 12.3 %, 18.4×, +0.25, 54.1; "–" when unknown."""
+    """A score input's value in its unit: 12.3 %, 18.4×, +0.25, 54.1; "–" when unknown.
+    The page's language's decimal sign (German 12,3 %); no grouping, as before."""
     if value is None:
         return "–"
     unit = INPUT_LABELS.get(key, ("", "num"))[1]
@@ -38,9 +48,17 @@ def input_value(value: Any, key: str) -> str:
         return str(value)
     number = float(value)
     if unit in ("pct", "pct+"):
-        return f"{number * 100:{'+' if unit == 'pct+' else ''}.1f} %"
-    if unit == "x":
-        return f"{number:.1f}×"
-    if unit == "signed":
-        return f"{number:+.2f}"
-    return f"{number:.1f}"
+        text = f"{number * 100:{'+' if unit == 'pct+' else ''}.1f} %"
+    elif unit == "x":
+        text = f"{number:.1f}×"
+    elif unit == "signed":
+        text = f"{number:+.2f}"
+    else:
+        text = f"{number:.1f}"
+    return _localized(text)
+
+
+def _localized(text: str) -> str:
+    """A number written by Python ("12.3") with the decimal sign of the page's language."""
+    language = i18n.locale()
+    return text if language == "en" else text.replace(".", get_decimal_symbol(language))

@@ -1,13 +1,15 @@
 """The rankings and screener pages."""
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext, lazy_gettext as _l
 from flask_login import login_required
 from marshmallow import ValidationError
 
 from app.ops.errors import APIError
+from app.portfolio.amounts import AmountError, parse_form_amount
 from app.research import labels, schemas, services
 from app.universe import INDEX_NAMES, SECTORS
 
@@ -40,7 +42,7 @@ def screener():
     for page, (api, _) in PAGE_UNITS.items():  # said in the form's names and units
         if page in form and api in errors:
             errors.pop(api)
-            errors[page] = PAGE_RANGES[page]
+            errors[page] = str(PAGE_RANGES[page])
     if scope_error or unit_errors:
         data, errors, status = None, {**errors, **unit_errors, **({"scope": scope_error} if scope_error else {})}, 400
     return render_template("research/screener.html", form=form, data=data, errors=errors, indices=INDEX_NAMES,
@@ -50,7 +52,7 @@ def screener():
 # The screener form's own units (the API's are a fraction and US dollars): page field -> (API field, scale).
 PAGE_UNITS = {"dividend_yield_pct": ("dividend_yield_min", Decimal("0.01")),
               "market_cap_bn": ("market_cap_min", Decimal(10) ** 9)}
-PAGE_RANGES = {"dividend_yield_pct": "Must be between 0 and 100 (%).", "market_cap_bn": "Must be 0 or more."}
+PAGE_RANGES = {"dividend_yield_pct": _l("Must be between 0 and 100 (%)."), "market_cap_bn": _l("Must be 0 or more.")}
 
 
 def _in_api_units(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -59,14 +61,11 @@ def _in_api_units(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]
     for page, (api, scale) in PAGE_UNITS.items():
         if page not in query:
             continue
-        text = query.pop(page).strip().replace(",", ".")[:40]
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            errors[page] = "Enter a number."
-            continue
-        if not value.is_finite():
-            errors[page] = "Enter a number."
+        text = query.pop(page).strip()[:40]
+        try:  # a decimal comma on German pages; an English page reads "0,5" as a mistake, not as 5
+            value = parse_form_amount(text)
+        except AmountError as exc:
+            errors[page] = str(exc)
             continue
         query[api] = str(value * scale)
     return query, errors
@@ -82,7 +81,7 @@ def _form() -> tuple[dict[str, str], str | None]:
         kind, _, name = scope.partition(":")
         if kind not in ("index", "country") or not name:
             form.setdefault("index", "DAX")
-            return form, "Choose an index or a country from the list."
+            return form, gettext("Choose an index or a country from the list.")
         form.pop("index", None)
         form.pop("country", None)
         form[kind] = name

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
@@ -39,7 +40,7 @@ def index():
 def create():
     """Create a watchlist from the form."""
     return _act(lambda: services.create_watchlist(current_user.id, request.form.get("name", "")),
-                "Watchlist created.", select_new=True)
+                _("Watchlist created."), select_new=True)
 
 
 @bp.post("/<int:watchlist_id>/rename")
@@ -47,14 +48,14 @@ def create():
 def rename(watchlist_id: int):
     """Rename a watchlist."""
     return _act(lambda: services.update_watchlist(current_user.id, watchlist_id, name=request.form.get("name", "")),
-                "Watchlist renamed.", watchlist_id)
+                _("Watchlist renamed."), watchlist_id)
 
 
 @bp.post("/<int:watchlist_id>/delete")
 @login_required
 def delete(watchlist_id: int):
     """Delete a watchlist."""
-    return _act(lambda: services.delete_watchlist(current_user.id, watchlist_id), "Watchlist deleted.")
+    return _act(lambda: services.delete_watchlist(current_user.id, watchlist_id), _("Watchlist deleted."))
 
 
 @bp.post("/<int:watchlist_id>/items")
@@ -63,7 +64,7 @@ def add(watchlist_id: int):
     """Add a symbol; returns to the page the form was on when it says so."""
     symbol = request.form.get("symbol", "")
     return _act(lambda: services.add_item(current_user.id, watchlist_id, symbol),
-                f"{symbol.strip().upper()[:24]} added to the watchlist.", watchlist_id,
+                _("%(symbol)s added to the watchlist.", symbol=symbol.strip().upper()[:24]), watchlist_id,
                 back=request.form.get("back") == "stock")
 
 
@@ -74,7 +75,7 @@ def add_selected():
     try:
         watchlist_id = int(request.form.get("watchlist", ""))
     except ValueError:
-        flash("Pick a watchlist.", "error")
+        flash(_("Pick a watchlist."), "error")
         return redirect(url_for("watchlist.index"))
     return add(watchlist_id)
 
@@ -87,12 +88,13 @@ def remove(watchlist_id: int, symbol: str):
         order = [item.symbol for item in services.get_watchlist(current_user.id, watchlist_id).items]
         services.remove_item(current_user.id, watchlist_id, symbol)
         position = order.index(symbol.strip().upper()) if symbol.strip().upper() in order else len(order)
-        flash(Markup('{} removed. <form method="post" action="{}" class="inline" data-undo-form>'
+        # The texts are translated as plain text, escaped into the message's form like the symbol.
+        flash(Markup('{} <form method="post" action="{}" class="inline" data-undo-form>'
                      '<input type="hidden" name="csrf_token" value="{}"><input type="hidden" name="position" value="{}">'
-                     '<button type="submit" class="secondary outline small" data-testid="undo-remove">Undo</button>'
-                     '</form>').format(symbol[:24].upper(), url_for("watchlist.restore", watchlist_id=watchlist_id,
-                                                                   symbol=symbol[:24].upper()),
-                                       generate_csrf(), position), "success")
+                     '<button type="submit" class="secondary outline small" data-testid="undo-remove">{}</button>'
+                     '</form>').format(_("%(symbol)s removed.", symbol=symbol[:24].upper()),
+                                       url_for("watchlist.restore", watchlist_id=watchlist_id, symbol=symbol[:24].upper()),
+                                       generate_csrf(), position, _("Undo")), "success")
     return _act(run, None, watchlist_id, back=request.form.get("back") == "stock", back_symbol=symbol)
 
 
@@ -110,7 +112,7 @@ def restore(watchlist_id: int, symbol: str):
             position = len(order)
         order.insert(position, moved)
         services.update_watchlist(current_user.id, watchlist_id, order=order)
-    return _act(run, f"{symbol[:24].upper()} is back on the watchlist.", watchlist_id)
+    return _act(run, _("%(symbol)s is back on the watchlist.", symbol=symbol[:24].upper()), watchlist_id)
 
 
 @bp.post("/<int:watchlist_id>/items/<string:symbol>/move")

@@ -82,7 +82,7 @@ def _buy_sell_buy_through_the_form(app) -> tuple:
 def _assert_fifteen_everywhere(client, user) -> None:
     assert holdings(client, user["headers"])["SAP.DE"]["quantity"] == "15"
     page = client.get("/portfolio").get_data(as_text=True)
-    assert 'data-live-symbol="SAP.DE" data-quantity="15"' in page
+    assert 'data-live-symbol="SAP.DE" data-holding data-quantity="15"' in page
 
 
 def test_a_refused_form_write_does_not_leave_a_stale_replay_behind(app) -> None:
