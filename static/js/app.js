@@ -160,6 +160,30 @@ if ("serviceWorker" in navigator) {
   });
 }
 
+// Loading: while the next page is fetched (a link followed, a form sent), a bar at the top says so.
+(function () {
+  "use strict";
+  const main = document.getElementById("main");
+  function loading() {
+    document.body.classList.add("is-loading");
+    if (main) main.setAttribute("aria-busy", "true");
+  }
+  document.addEventListener("submit", function (event) {
+    if (!event.defaultPrevented && !event.target.target) loading();
+  });
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest && event.target.closest("a[href]");
+    if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey ||
+        link.target || link.hasAttribute("download") || link.origin !== location.origin ||
+        (link.pathname === location.pathname && link.hash)) return;
+    loading();
+  });
+  window.addEventListener("pageshow", function () {  // back to a page the browser kept: it is loaded
+    document.body.classList.remove("is-loading");
+    if (main) main.removeAttribute("aria-busy");
+  });
+})();
+
 // Toasts the server rendered (alerts that fired while the page loaded) go after 15 s, as live.js's do.
 (function () {
   "use strict";

@@ -24,6 +24,7 @@ PAGES = ("/", "/stocks/SAP.DE", "/stocks?q=siemens", "/watchlist", "/portfolio",
          "/screener", "/account")
 VISITOR_PAGES = ("/login", "/register", "/offline")
 BAD = ("serious", "critical")
+SHOTS = ("/", "/stocks/SAP.DE", "/portfolio")
 
 
 def _user(server: LiveServer) -> str:
@@ -99,6 +100,9 @@ def test_every_page_is_accessible_in_both_themes_and_languages(browser, e2e_serv
                     assert page.locator("html").get_attribute("lang") == locale[:2], path
                     if (locale, scheme) == ("en-US", "light"):
                         weights[path] = _weights(page)
+                    if path in SHOTS:  # kept with the journey's screenshots, in every theme and language
+                        name = path.strip("/").replace("/", "-").replace("?", "-") or "dashboard"
+                        page.screenshot(path=str(output_dir / f"a11y-{locale}-{scheme}-{name}.png"), full_page=True)
                     for violation in axe.run(page).response["violations"]:
                         if violation["impact"] in BAD:
                             targets = [n["target"] for n in violation["nodes"]][:3]
