@@ -184,6 +184,29 @@ if ("serviceWorker" in navigator) {
   });
 })();
 
+// A table box that scrolls sideways (a phone) can be scrolled from the keyboard: focusable, and named.
+(function () {
+  "use strict";
+  function mark() {
+    document.querySelectorAll(".overflow-auto").forEach(function (box) {
+      const scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.tabIndex = 0;
+        box.setAttribute("role", "region");
+        const card = box.closest("article");
+        const header = card && card.querySelector("header");
+        box.setAttribute("aria-label", header ? header.textContent.trim().split("\n")[0] : document.title);
+      } else if (!scrolls && box.getAttribute("role") === "region") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-label");
+      }
+    });
+  }
+  mark();
+  window.addEventListener("resize", mark);
+})();
+
 // Toasts the server rendered (alerts that fired while the page loaded) go after 15 s, as live.js's do.
 (function () {
   "use strict";

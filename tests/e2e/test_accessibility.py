@@ -84,32 +84,38 @@ def test_every_page_is_accessible_in_both_themes_and_languages(browser, e2e_serv
     email = _user(e2e_server)
     problems: list[str] = []
     weights: dict[str, tuple[float | None, int]] = {}
-    for locale in ("en-US", "de-DE"):
-        for scheme in ("light", "dark"):
-            context = browser.new_context(base_url=e2e_server.url, locale=locale, color_scheme=scheme,
-                                          viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(WAIT_MS)
-            page = context.new_page()
-            try:
-                for path in (*VISITOR_PAGES, "LOGIN", *PAGES):
-                    if path == "LOGIN":
-                        _log_in(page, email)
-                        continue
-                    page.goto(path)
-                    _settle(page)
-                    assert page.locator("html").get_attribute("lang") == locale[:2], path
-                    if (locale, scheme) == ("en-US", "light"):
-                        weights[path] = _weights(page)
-                    if path in SHOTS:  # kept with the journey's screenshots, in every theme and language
-                        name = path.strip("/").replace("/", "-").replace("?", "-") or "dashboard"
-                        page.screenshot(path=str(output_dir / f"a11y-{locale}-{scheme}-{name}.png"), full_page=True)
-                    for violation in axe.run(page).response["violations"]:
-                        if violation["impact"] in BAD:
-                            targets = [n["target"] for n in violation["nodes"]][:3]
-                            problems.append(f"{locale} {scheme} {path}: {violation['id']} ({violation['impact']}) "
-                                            f"{violation['help']} at {targets}")
-            finally:
-                context.close()
+    # Desktop in both languages and themes, and a phone in German (the longer words) and dark.
+    combos = [(locale, scheme, 1280) for locale in ("en-US", "de-DE") for scheme in ("light", "dark")]
+    for locale, scheme, width in [*combos, ("de-DE", "dark", 390)]:
+        context = browser.new_context(base_url=e2e_server.url, locale=locale, color_scheme=scheme,
+                                      viewport={"width": width, "height": 900 if width > 400 else 844})
+        context.set_default_timeout(WAIT_MS)
+        page = context.new_page()
+        try:
+            for path in (*VISITOR_PAGES, "LOGIN", *PAGES):
+                if path == "LOGIN":
+                    _log_in(page, email)
+                    continue
+                page.goto(path)
+                _settle(page)
+                assert page.locator("html").get_attribute("lang") == locale[:2], path
+                if width < 400:  # no page scrolls sideways on a phone, in German either
+                    wide = page.evaluate("document.scrollingElement.scrollWidth")
+                    if wide > width:
+                        problems.append(f"{locale} {scheme} {path}: {wide} px wide at {width} px")
+                if (locale, scheme) == ("en-US", "light"):
+                    weights[path] = _weights(page)
+                if path in SHOTS:  # kept with the journey's screenshots, in every theme and language
+                    name = path.strip("/").replace("/", "-").replace("?", "-") or "dashboard"
+                    page.screenshot(path=str(output_dir / f"a11y-{locale}-{scheme}-{width}-{name}.png"),
+                                    full_page=True)
+                for violation in axe.run(page).response["violations"]:
+                    if violation["impact"] in BAD:
+                        targets = [n["target"] for n in violation["nodes"]][:3]
+                        problems.append(f"{locale} {scheme} {width} {path}: {violation['id']} ({violation['impact']}) "
+                                        f"{violation['help']} at {targets}")
+        finally:
+            context.close()
     lines = [f"{path:20} FCP {fcp or 0:7.0f} ms   JS+CSS {size / 1024:7.1f} KiB gzip"
              for path, (fcp, size) in weights.items()]
     (output_dir / "page-weights.txt").write_text("\n".join(lines) + "\n")
