@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select, update
 
 from app.analysis import alerts as rules
@@ -37,7 +38,7 @@ def get_alert(user_id: int, alert_id: int) -> Alert:
     """Return one of the user's alerts, or a 404 (also for another user's id)."""
     found = db.session.scalar(select(Alert).where(Alert.id == alert_id, Alert.user_id == user_id))
     if found is None:
-        raise APIError(404, "No such alert.", code="not_found")
+        raise APIError(404, gettext("No such alert."), code="not_found")
     return found
 
 
@@ -47,7 +48,7 @@ def create_alert(user_id: int, symbol: str, kind: str, threshold: Decimal | None
     symbol, threshold = alert_threshold(user_id, symbol, kind, threshold, threshold_pct)
     count = db.session.scalar(select(func.count(Alert.id)).where(Alert.user_id == user_id)) or 0
     if count >= MAX_ALERTS:
-        raise APIError(409, f"At most {MAX_ALERTS} alerts per account.", code="limit_reached")
+        raise APIError(409, gettext("At most %(count)s alerts per account.", count=MAX_ALERTS), code="limit_reached")
     alert = Alert(user_id=user_id, symbol=symbol, kind=kind, threshold=threshold,
                   threshold_pct=threshold_pct)
     db.session.add(alert)
@@ -60,23 +61,24 @@ def alert_threshold(user_id: int, symbol: str, kind: str, threshold: Decimal | N
     """Check an alert's input; return its symbol as stored and the price it fires at (nothing is stored)."""
     symbol = canonical(symbol)
     if kind not in KINDS:
-        raise validation_error({"kind": [f"Must be one of: {', '.join(KINDS)}."]})
+        raise validation_error({"kind": [gettext("Must be one of: %(choices)s.", choices=", ".join(KINDS))]})
     if (threshold is None) == (threshold_pct is None):
+        # Left English: app/alerts/pages.py looks up this text and the next one (PAGE_MESSAGES) for its form's wording.
         raise validation_error({"threshold": ["Give a price threshold or a threshold_pct (not both)."]})
     if threshold_pct is not None:
         if kind not in ("stop_loss", "take_profit"):
             raise validation_error({"threshold_pct": ["A % from cost only applies to stop_loss and take_profit."]})
         if not fits(threshold_pct) or not (0 < threshold_pct < 100 if kind == "stop_loss"
                                            else 0 < threshold_pct <= 1000):
-            raise validation_error({"threshold_pct": ["Must be between 0 and 100 for a stop-loss, "
-                                                      "0 and 1000 for a take-profit."]})
+            raise validation_error({"threshold_pct": [gettext("Must be between 0 and 100 for a stop-loss, "
+                                                              "0 and 1000 for a take-profit.")]})
         threshold = rules.threshold_from_cost(kind, _average_cost(user_id, symbol), threshold_pct)
     # A threshold from cost has as many places as the average cost; it is rounded below, so only its size counts.
     if not threshold.is_finite() or (not threshold.is_zero() and threshold.adjusted() >= INTEGER_DIGITS):
-        raise validation_error({"threshold": [LIMITS]})
+        raise validation_error({"threshold": [str(LIMITS)]})  # lazy: made text here
     threshold = threshold.quantize(Decimal("0.0001"))
     if threshold <= 0:
-        raise validation_error({"threshold": ["Must be at least 0.0001."]})
+        raise validation_error({"threshold": [gettext("Must be at least 0.0001.")]})
     return symbol, threshold
 
 
@@ -146,6 +148,6 @@ def _average_cost(user_id: int, symbol: str) -> Decimal:
     position = pm.replay(_txns([t for t in transactions(user_id) if t.symbol == symbol], {}),
                          corporate.splits_for(user_id, [symbol])).get(symbol)
     if position is None or not position.quantity:
-        raise APIError(422, f"You hold no {symbol}: a % from cost needs a holding. Give a price instead.",
-                       code="no_holding")
+        raise APIError(422, gettext("You hold no %(symbol)s: a %(percent)s from cost needs a holding. Give a price "
+                                    "instead.", symbol=symbol, percent="%"), code="no_holding")
     return position.avg_cost

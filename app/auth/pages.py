@@ -15,7 +15,7 @@ from app.auth.api import login_failed, login_ip_key, throttle_login
 from app.auth.forms import (COST_BASIS_LABELS, ChangePasswordForm, DeleteAccountForm, LoginForm, RegisterForm,
                             SettingsForm, percent_text)
 from app.extensions import db, limiter
-from app.ops.i18n import number
+from app.ops.i18n import LANGUAGE_NAMES, number
 from app.ops.errors import APIError, rate_limited, seconds_until_allowed, wants_json
 
 bp = Blueprint("auth", __name__)
@@ -149,6 +149,10 @@ def account():
             rate = number(Decimal(user.risk_free_rate or 0) * 100, 10, at_least=0)
             flash(_("Base currency set to %(currency)s; risk-free rate %(rate)s %% a year; cost basis: %(method)s.",
                     currency=user.base_currency, rate=rate, method=COST_BASIS_LABELS[user.cost_basis_method]),
+                  "success")
+            flash(_("Language: %(language)s; colour theme: %(theme)s.",
+                    language=LANGUAGE_NAMES.get(user.locale or "", _("as the browser asks")),
+                    theme={"auto": _("as the device is set"), "light": _("light"), "dark": _("dark")}[user.theme]),
                   "success")
             return redirect(url_for("auth.account"))
     elif action == "delete" and delete_form.validate_on_submit():

@@ -7,6 +7,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, has_request_context, request
+from flask_babel import gettext
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -49,15 +50,16 @@ def check_password_rules(password: str, email: str | None = None) -> None:
     keyboard patterns, repeats and sequences), with the account's email as a known input.
     """
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise AccountError(f"The password must be at least {MIN_PASSWORD} characters long.", "password")
+        raise AccountError(gettext("The password must be at least %(min)d characters long.", min=MIN_PASSWORD), "password")
     if len(password) > MAX_PASSWORD:
-        raise AccountError(f"The password must be at most {MAX_PASSWORD} characters long.", "password")
+        raise AccountError(gettext("The password must be at most %(max)d characters long.", max=MAX_PASSWORD), "password")
     inputs = [email, email.partition("@")[0]] if email else []
     result = zxcvbn(password[:_STRENGTH_PREFIX], user_inputs=inputs)
     if result["score"] < MIN_STRENGTH:
         feedback = result["feedback"]
         hints = " ".join(filter(None, [feedback.get("warning"), *feedback.get("suggestions", [])]))
-        raise AccountError(f"This password is too easy to guess. {hints}".strip(), "password")
+        weak = gettext("This password is too easy to guess.")  # zxcvbn's hints after it are English (its only language)
+        raise AccountError(f"{weak} {hints}".strip(), "password")
 
 
 def register_user(email: str, password: str) -> User:
@@ -72,7 +74,7 @@ def register_user(email: str, password: str) -> User:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise AccountError("An account with this email already exists.", "email", status=409) from None
+        raise AccountError(gettext("An account with this email already exists."), "email", status=409) from None
     return user
 
 
@@ -112,7 +114,7 @@ def change_password(user: User, current: str, new: str) -> None:
     The caller opens a new session for the request that asked, if it should stay logged in.
     """
     if not verify_password(user, current):
-        raise AccountError("The current password is not correct.", "current_password")
+        raise AccountError(gettext("The current password is not correct."), "current_password")
     check_password_rules(new, user.email)
     user.password_hash = _hasher().hash(new)
     user.token_version += 1
@@ -131,7 +133,7 @@ def set_base_currency(user: User, currency: str) -> None:
     """Set the user's base currency (a three-letter code)."""
     currency = (currency or "").strip().upper()
     if len(currency) != 3 or not currency.isalpha():
-        raise AccountError("Choose a three-letter currency code such as EUR or USD.", "base_currency")
+        raise AccountError(gettext("Choose a three-letter currency code such as EUR or USD."), "base_currency")
     user.base_currency = currency
     db.session.commit()
 

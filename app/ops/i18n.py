@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from babel import numbers as babel_numbers
@@ -110,6 +111,40 @@ def day(value: date | datetime | str | None) -> str:
     return value.isoformat() if locale() == "en" else format_date(value, format="dd.MM.yyyy", locale=locale())
 
 
+# The universe's sectors (app.universe.SECTORS), as pages name them.
+SECTOR_LABELS = {"Technology": _l("Technology"), "Healthcare": _l("Healthcare"), "Financials": _l("Financials"),
+                 "Consumer Cyclical": _l("Consumer Cyclical"), "Consumer Defensive": _l("Consumer Defensive"),
+                 "Industrials": _l("Industrials"), "Energy": _l("Energy"), "Utilities": _l("Utilities"),
+                 "Real Estate": _l("Real Estate"), "Basic Materials": _l("Basic Materials"),
+                 "Communication Services": _l("Communication Services")}
+
+
+def country(name: str | None) -> str:
+    """A country of the universe (stored by its English name) in the page's language (CLDR's names)."""
+    if not name:
+        return DASH
+    code = _country_codes().get(name)
+    if code is None or locale() == "en":
+        return name
+    from babel import Locale  # noqa: PLC0415
+
+    return Locale.parse(locale()).territories.get(code, name)
+
+
+def sector(name: str | None) -> str:
+    """A sector in the page's language (the provider's own name when it is not one of the universe's)."""
+    if not name:
+        return DASH
+    return str(SECTOR_LABELS.get(name, name))
+
+
+@lru_cache(maxsize=1)
+def _country_codes() -> dict[str, str]:
+    from babel import Locale  # noqa: PLC0415
+
+    return {title: code for code, title in Locale.parse("en").territories.items() if code.isalpha()}
+
+
 def weekday_time(value: datetime) -> str:
     """A time within the week, as an exchange's next open or close: "Tue 08:00" (German "Di. 08:00")."""
     from babel.dates import format_datetime  # noqa: PLC0415
@@ -123,7 +158,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(_translations_dir(app)))
     babel.init_app(app, locale_selector=select_locale)
     for name, fn in (("number", number), ("percent", percent), ("money", money), ("price", price),
-                     ("day", day), ("weekday_time", weekday_time)):
+                     ("day", day), ("weekday_time", weekday_time), ("country", country), ("sector", sector)):
         app.add_template_filter(fn, name)
     app.add_template_global(ALERT_KINDS, "ALERT_KINDS")
     app.add_template_global(SENTIMENT_LABELS, "SENTIMENT_LABELS")

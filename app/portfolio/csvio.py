@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import request
+from flask_babel import gettext, lazy_gettext
 
 from app.ops.errors import validation_error
 from app.portfolio.amounts import AmountError, content_key, parse_amount, parse_decimal_comma, plain
@@ -34,6 +35,10 @@ REQUIRED = ("date", "symbol", "kind", "quantity", "price")
 MAX_ROWS = 5_000
 DELIMITERS = (",", ";", "\t")
 _GERMAN_DAY = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})")
+# Lazy, made text (str) only for a row that has the problem: in the page's language, English for the API.
+ISO_DAY = lazy_gettext("Use YYYY-MM-DD.")
+ISO_OR_GERMAN_DAY = lazy_gettext("Use YYYY-MM-DD or DD.MM.YYYY.")
+MUST_BE_A_NUMBER = lazy_gettext("Must be a number.")
 
 
 def export_csv(rows: list[Any]) -> str:
@@ -81,11 +86,12 @@ def read_upload() -> str:
     upload = request.files.get("file")
     data = upload.read() if upload else request.get_data()
     if not data:
-        raise validation_error({"file": ["Send the CSV as a `file` upload or as the request body."]})
+        raise validation_error({"file": [gettext("Send the CSV as a `file` upload or as the request body.")]})
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise validation_error({"file": ["The file must be UTF-8 text (in Excel: Save As, “CSV UTF-8”)."]}) from None
+        raise validation_error({"file": [gettext("The file must be UTF-8 text (in Excel: Save As, “CSV UTF-8”).")]}
+                               ) from None
 
 
 def detect_delimiter(text: str) -> str:
@@ -112,21 +118,22 @@ def parse_csv(text: str) -> tuple[list[tuple[int, TransactionIn, str]], dict[int
     try:
         return _parse_rows(reader, decimal_comma=delimiter != ",")
     except csv.Error as exc:  # e.g. a NUL byte, an unterminated quote at the end
-        return [], {reader.line_num or 1: {"file": [f"This is not valid CSV: {exc}."]}}
+        return [], {reader.line_num or 1: {"file": [gettext("This is not valid CSV: %(reason)s.", reason=exc)]}}
 
 
 def _parse_rows(reader: csv.DictReader, decimal_comma: bool) -> tuple[list[tuple[int, TransactionIn, str]], dict[int, dict[str, list[str]]]]:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        return [], {1: {"header": [f"Missing column(s): {', '.join(missing)}. Expected: {','.join(COLUMNS)}."]}}
+        return [], {1: {"header": [gettext("Missing column(s): %(missing)s. Expected: %(expected)s.",
+                                           missing=", ".join(missing), expected=",".join(COLUMNS))]}}
     parsed, errors = [], {}
     seen: Counter[str] = Counter()
     for count, raw in enumerate(reader, start=1):
         # The row's first physical line: blank lines and quoted newlines make enumerate() drift.
         number = reader.line_num - sum(str(v).count("\n") for v in raw.values() if v) if raw else reader.line_num
         if count > MAX_ROWS:
-            errors[number] = {"file": [f"At most {MAX_ROWS} rows per import."]}
+            errors[number] = {"file": [gettext("At most %(count)s rows per import.", count=MAX_ROWS)]}
             break
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
         if not any(row.values()):
@@ -146,13 +153,13 @@ def _entry(row: dict[str, str], decimal_comma: bool) -> tuple[TransactionIn | No
     problems: dict[str, list[str]] = {}
     for name in REQUIRED:
         if not row.get(name):
-            problems[name] = ["Required."]
+            problems[name] = [gettext("Required.")]
     amount = parse_decimal_comma if decimal_comma else parse_amount
     day = _parse(problems, "date", row.get("date"), _german_or_iso_day if decimal_comma else date.fromisoformat,
-                 "Use YYYY-MM-DD or DD.MM.YYYY." if decimal_comma else "Use YYYY-MM-DD.")
-    quantity = _parse(problems, "quantity", row.get("quantity"), amount, "Must be a number.")
-    price = _parse(problems, "price", row.get("price"), amount, "Must be a number.")
-    fee = _parse(problems, "fee", row.get("fee") or "0", amount, "Must be a number.")
+                 ISO_OR_GERMAN_DAY if decimal_comma else ISO_DAY)
+    quantity = _parse(problems, "quantity", row.get("quantity"), amount, MUST_BE_A_NUMBER)
+    price = _parse(problems, "price", row.get("price"), amount, MUST_BE_A_NUMBER)
+    fee = _parse(problems, "fee", row.get("fee") or "0", amount, MUST_BE_A_NUMBER)
     kind = (row.get("kind") or "").lower()
     if problems:
         return None, problems
@@ -166,7 +173,7 @@ def _german_or_iso_day(text: str) -> date:
     return date(int(found[3]), int(found[2]), int(found[1])) if found else date.fromisoformat(text)
 
 
-def _parse(problems: dict[str, list[str]], name: str, value: str | None, parse, message: str) -> Any:
+def _parse(problems: dict[str, list[str]], name: str, value: str | None, parse, message: Any) -> Any:
     if not value or name in problems:
         return None
     try:
@@ -174,5 +181,5 @@ def _parse(problems: dict[str, list[str]], name: str, value: str | None, parse, 
     except AmountError as exc:
         problems[name] = [str(exc)]
     except ValueError:
-        problems[name] = [message]
+        problems[name] = [str(message)]
     return None

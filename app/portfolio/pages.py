@@ -150,7 +150,9 @@ def add():
         return index(form, _service_errors(exc), exc.status)
     flash(_("%(kind)s of %(symbol)s recorded.", kind=_kind_name(form["kind"].lower()).capitalize(),
             symbol=form["symbol"].upper()), "success")
-    return redirect(url_for("portfolio.index"))
+    # "#main": a redirect without a fragment keeps the form's (#add-transaction), and the message at the
+    # top would be out of view.
+    return redirect(url_for("portfolio.index", _anchor="main"))
 
 
 def _edit_page(transaction_id: int, form: dict[str, str] | None, form_errors: dict[str, str], status: int):
@@ -434,7 +436,7 @@ def import_csv():
     flash(ngettext("Imported %(num)d transaction; %(skipped)d already there.",
                    "Imported %(num)d transactions; %(skipped)d already there.", result["imported"],
                    skipped=result["skipped"]), "success")
-    return redirect(url_for("portfolio.index"))
+    return redirect(url_for("portfolio.index", _anchor="main"))  # the message in view (see add())
 
 
 IMPORT_LABELS = {"date": _l("Date"), "symbol": _l("Symbol"), "kind": _l("Kind"), "quantity": _l("Quantity"),

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from flask import current_app
+from flask_babel import gettext, ngettext
 from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +33,7 @@ from app.market.service import quotes_for, utc_today
 from app.market.types import MarketError
 from app.models import DividendDecision, Stock, Transaction, User
 from app.ops.errors import APIError, validation_error
+from app.ops.i18n import day as day_text
 from app.portfolio import amounts
 from app.market import corporate
 from app.stocks.search import stock_row
@@ -75,7 +77,7 @@ def set_benchmark(user: User, index_name: str) -> None:
     """Set the index the portfolio is compared with."""
     from app.universe import INDEX_NAMES
     if index_name not in INDEX_NAMES:
-        raise validation_error({"benchmark": [f"Must be one of: {', '.join(INDEX_NAMES)}."]})
+        raise validation_error({"benchmark": [gettext("Must be one of: %(choices)s.", choices=", ".join(INDEX_NAMES))]})
     user.benchmark = index_name
     db.session.commit()
 
@@ -137,7 +139,7 @@ def get_transaction(user_id: int, transaction_id: int) -> Transaction:
     found = db.session.scalar(select(Transaction).where(Transaction.id == transaction_id,
                                                         Transaction.user_id == user_id))
     if found is None:
-        raise APIError(404, "No such transaction.", code="not_found")
+        raise APIError(404, gettext("No such transaction."), code="not_found")
     return found
 
 
@@ -147,7 +149,8 @@ def add_transactions(user_id: int, entries: list[TransactionIn], import_keys: li
     with _ledger_write(user_id):
         existing = ledger(user_id)  # light rows: at 50,000 transactions ORM objects would cost seconds
         if len(existing) + len(entries) > MAX_TRANSACTIONS:
-            raise APIError(409, f"At most {MAX_TRANSACTIONS} transactions per portfolio.", code="limit_reached")
+            raise APIError(409, gettext("At most %(count)s transactions per portfolio.", count=MAX_TRANSACTIONS),
+                           code="limit_reached")
         rows = [_row(user_id, entry, (import_keys or [None] * len(entries))[i]) for i, entry in enumerate(entries)]
         _check_replay(user_id, existing + rows)
         db.session.add_all(rows)
@@ -165,9 +168,10 @@ def restore_transaction(user_id: int, entry: TransactionIn, undo_token: str) -> 
     with _ledger_write(user_id):
         if db.session.scalar(select(Transaction.id).where(Transaction.user_id == user_id,
                                                           Transaction.import_key == key)) is not None:
-            raise APIError(409, "That delete was undone already.", code="already_restored")
+            raise APIError(409, gettext("That delete was undone already."), code="already_restored")
         if len(ledger(user_id)) >= MAX_TRANSACTIONS:
-            raise APIError(409, f"At most {MAX_TRANSACTIONS} transactions per portfolio.", code="limit_reached")
+            raise APIError(409, gettext("At most %(count)s transactions per portfolio.", count=MAX_TRANSACTIONS),
+                           code="limit_reached")
         row = _row(user_id, entry, key)
         _check_replay(user_id, ledger(user_id) + [row])
         db.session.add(row)
@@ -216,13 +220,15 @@ def import_transactions(user_id: int, parsed: list[tuple[int, TransactionIn, str
             line = next((n for n, row in reversed(valid) if row.kind == "sell" and row.symbol == details["symbol"]
                          and row.day.isoformat() == details["date"]), None)
             if line is not None:
-                errors[line] = {"quantity": [f"Sells {details['requested']} but {details['held']} are held then."]}
+                errors[line] = {"quantity": [gettext("Sells %(requested)s but %(held)s are held then.",
+                                                     requested=details["requested"], held=details["held"])]}
     if errors:
-        count = "1 row is" if len(errors) == 1 else f"{len(errors)} rows are"
-        raise APIError(400, f"{count} invalid; nothing was imported.", code="validation_error",
+        raise APIError(400, ngettext("%(num)d row is invalid; nothing was imported.",
+                                     "%(num)d rows are invalid; nothing was imported.", len(errors)),
+                       code="validation_error",
                        details={"rows": {str(line): fields for line, fields in sorted(errors.items())}})
     if not parsed:
-        raise validation_error({"file": ["The file holds no transactions."]})
+        raise validation_error({"file": [gettext("The file holds no transactions.")]})
     # A row is "already imported" when a stored transaction has the same content (and, for
     # identical rows, the same occurrence): so an exported file re-imported adds nothing either.
     known = set(content_keys(ledger(user_id, as_stored=True)))
@@ -260,7 +266,7 @@ def delete_transaction(user_id: int, transaction_id: int) -> None:
     with _ledger_write(user_id):
         row = get_transaction(user_id, transaction_id)
         _check_replay(user_id, [t for t in ledger(user_id) if t.id != row.id],
-                      because="Deleting it would leave a later sell without the shares it sold")
+                      because=gettext("Deleting it would leave a later sell without the shares it sold"))
         db.session.delete(row)
 
 
@@ -276,7 +282,7 @@ def add_split(user_id: int, symbol: str, ex_date: date, ratio_from: int, ratio_t
     symbol = canonical(symbol)
     with _ledger_write(user_id):
         row = corporate.add_user_split(user_id, symbol, ex_date, ratio_from, ratio_to)
-        _check_replay(user_id, ledger(user_id), because="With that split")
+        _check_replay(user_id, ledger(user_id), because=gettext("With that split"))
     return corporate.as_dict(row)
 
 
@@ -284,7 +290,7 @@ def delete_split(user_id: int, split_id: int) -> None:
     """Delete a split the user entered, unless a later sell needs it (422)."""
     with _ledger_write(user_id):
         corporate.delete_user_split(user_id, split_id)
-        _check_replay(user_id, ledger(user_id), because="Without that split")
+        _check_replay(user_id, ledger(user_id), because=gettext("Without that split"))
 
 
 BOOKED_WINDOW_DAYS = 31  # a dividend row of the stock from the ex-date to this long after the pay date books it
@@ -365,7 +371,8 @@ def accept_dividend(user: User, symbol: str, ex_date: date, quantity: Decimal | 
                           fee=fee, currency=proposal["currency"], note=f"Dividend, ex-date {ex_date.isoformat()}")
     with _ledger_write(user.id):
         if len(ledger(user.id)) >= MAX_TRANSACTIONS:
-            raise APIError(409, f"At most {MAX_TRANSACTIONS} transactions per portfolio.", code="limit_reached")
+            raise APIError(409, gettext("At most %(count)s transactions per portfolio.", count=MAX_TRANSACTIONS),
+                           code="limit_reached")
         row = _row(user.id, entry, None)
         db.session.add(row)
         db.session.flush()
@@ -387,8 +394,9 @@ def dismiss_dividend(user: User, symbol: str, ex_date: date) -> None:
 def _proposal(user_id: int, symbol: str, ex_date: date) -> dict[str, Any]:
     found = next((p for p in dividend_proposals(user_id) if p["symbol"] == symbol and p["ex_date"] == ex_date), None)
     if found is None:
-        raise APIError(404, f"No open dividend proposal for {symbol} with ex-date {ex_date.isoformat()}: it was "
-                       "decided already, is not paid yet, or no shares were held on that day.", code="not_found")
+        raise APIError(404, gettext("No open dividend proposal for %(symbol)s with ex-date %(date)s: it was "
+                                    "decided already, is not paid yet, or no shares were held on that day.",
+                                    symbol=symbol, date=day_text(ex_date)), code="not_found")
     return found
 
 
@@ -753,25 +761,26 @@ def _row(user_id: int, entry: TransactionIn, import_key: str | None) -> Transact
     symbol = entry.symbol.strip().upper()
     stock = stock_row(symbol) if len(symbol) <= 24 else None
     if stock is None:
-        fields["symbol"] = [f"{symbol[:24]!r} is not in the stock universe."]
+        fields["symbol"] = [gettext("%(symbol)s is not in the stock universe.", symbol=repr(symbol[:24]))]
     if entry.kind not in KINDS:
-        fields["kind"] = [f"Must be one of: {', '.join(KINDS)}."]
+        fields["kind"] = [gettext("Must be one of: %(choices)s.", choices=", ".join(KINDS))]
     if entry.quantity <= 0:
-        fields["quantity"] = ["Must be greater than 0."]
+        fields["quantity"] = [gettext("Must be greater than 0.")]
     if entry.price <= 0:
-        fields["price"] = ["Must be greater than 0."]
+        fields["price"] = [gettext("Must be greater than 0.")]
     if entry.fee < 0:
-        fields["fee"] = ["Must not be negative."]
+        fields["fee"] = [gettext("Must not be negative.")]
     for name in ("quantity", "price", "fee"):
         if name not in fields and not fits_money(getattr(entry, name)):
             fields[name] = [str(MONEY_LIMITS)]  # lazy: in the page's language, English for the API
     if entry.day > utc_today():
-        fields["date"] = ["Must not be in the future."]
+        fields["date"] = [gettext("Must not be in the future.")]
     elif entry.day < EARLIEST_DAY:
-        fields["date"] = [f"Must be on or after {EARLIEST_DAY.isoformat()}."]
+        fields["date"] = [gettext("Must be on or after %(date)s.", date=day_text(EARLIEST_DAY))]
     currency = (entry.currency or (stock.currency if stock else "")).upper()
     if stock is not None and currency != stock.currency:
-        fields["currency"] = [f"{symbol} trades in {stock.currency}; record it in {stock.currency}."]
+        fields["currency"] = [gettext("%(symbol)s trades in %(currency)s; record it in %(currency)s.", symbol=symbol,
+                                       currency=stock.currency)]
     if fields:
         raise validation_error(fields)
     return Transaction(user_id=user_id, symbol=symbol, kind=entry.kind, quantity=entry.quantity,
@@ -785,7 +794,11 @@ def _check_replay(user_id: int, rows: list[Transaction], because: str | None = N
     try:
         pm.replay(_txns(rows, {}), splits)
     except pm.OversellError as exc:
-        message = f"{because}: {exc}." if because else f"{str(exc)[0].upper()}{str(exc)[1:]}."
+        what = {"requested": pm._fmt(exc.requested), "symbol": exc.symbol, "date": day_text(exc.day),
+                "held": pm._fmt(exc.held)}
+        message = (gettext("%(because)s: cannot sell %(requested)s %(symbol)s on %(date)s: only %(held)s held.",
+                           because=because, **what) if because
+                   else gettext("Cannot sell %(requested)s %(symbol)s on %(date)s: only %(held)s held.", **what))
         raise APIError(422, message, code="oversell",
                        details={"symbol": exc.symbol, "date": exc.day.isoformat(), "held": str(exc.held),
                                 "requested": str(exc.requested)}) from None
@@ -803,8 +816,8 @@ def _fx_series(currencies: set[str], base: str, start: date, end: date) -> dict[
     try:
         raw = fx_history_for(currencies, base, start, end)
     except MarketError as exc:
-        raise APIError(503, f"Exchange rates to {base} are unavailable right now, so values in {base} "
-                       "cannot be computed. Try again shortly.", code="provider_unavailable",
+        raise APIError(503, gettext("Exchange rates to %(base)s are unavailable right now, so values in %(base)s "
+                                    "cannot be computed. Try again shortly.", base=base), code="provider_unavailable",
                        details={"reason": exc.message}) from None
     return {cur: {d: Decimal(str(r)) for d, r in series.items()} for cur, series in raw.items()}
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 from prometheus_client import Counter
 from sqlalchemy import select
 
@@ -51,19 +52,26 @@ class Universe:
         return f"{self.kind}:{self.name or '*'}"
 
 
+def _shown_label(universe: Universe) -> str:
+    """The universe's name in a message: an index or a country as named, "All stocks" in the page's language."""
+    return universe.name or gettext("All stocks")
+
+
 def resolve_universe(index: str | None = None, country: str | None = None) -> Universe:
     """Return the named universe; 400 naming the allowed values for an unknown index or country."""
     if index and country:
-        raise validation_error({"index": ["Give an index or a country, not both."]})
+        raise validation_error({"index": [gettext("Give an index or a country, not both.")]})
     if index:
         match = {name.lower(): name for name in INDEX_NAMES}.get(index.strip().lower())
         if match is None:
-            raise validation_error({"index": [f"Unknown index. Allowed: {', '.join(INDEX_NAMES)}."]})
+            raise validation_error({"index": [gettext("Unknown index. Allowed: %(allowed)s.",
+                                                      allowed=", ".join(INDEX_NAMES))]})
         return Universe("index", match)
     if country:
         match = {name.lower(): name for name in countries()}.get(country.strip().lower())
         if match is None:
-            raise validation_error({"country": [f"Unknown country. Allowed: {', '.join(countries())}."]})
+            raise validation_error({"country": [gettext("Unknown country. Allowed: %(allowed)s.",
+                                                        allowed=", ".join(countries()))]})
         return Universe("country", match)
     return Universe("all")
 
@@ -103,8 +111,9 @@ def score_table(universe: Universe) -> dict[str, Any]:
     found = computed.get_or_request(f"scores:{universe.key}", SCORE_TASK, [universe.kind, universe.name],
                                     fresh=_scores_fresh)
     if found is None:
-        raise APIError(503, f"{universe.label} has not been scored yet: the background job is scoring it now. "
-                       "Try again in a minute.", code="not_yet_scored", headers={"Retry-After": "30"})
+        raise APIError(503, gettext("%(universe)s has not been scored yet: the background job is scoring it now. "
+                                    "Try again in a minute.", universe=_shown_label(universe)),
+                       code="not_yet_scored", headers={"Retry-After": "30"})
     return found.payload
 
 
@@ -140,8 +149,8 @@ def stock_score(symbol: str, index: str | None = None, country: str | None = Non
         if item["symbol"] == symbol:
             return {**item, "universe": table["universe"], "of": table["count"], "weights": table["weights"],
                     "as_of": table["as_of"], "simulated": table["simulated"]}
-    raise APIError(404, f"{symbol} is not part of {universe.label}; compare it within an index it belongs to.",
-                   code="not_in_universe")
+    raise APIError(404, gettext("%(symbol)s is not part of %(universe)s; compare it within an index it belongs to.",
+                                symbol=symbol, universe=_shown_label(universe)), code="not_in_universe")
 
 
 def rankings(index: str | None, country: str | None, limit: int) -> dict[str, Any]:

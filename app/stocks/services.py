@@ -6,6 +6,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -85,8 +86,8 @@ def canonical(symbol: str) -> str:
     """Return the canonical symbol or raise a 404 that names it."""
     clean = symbol.strip().upper()
     if len(clean) > 24 or universe_search.stock_row(clean) is None:
-        raise APIError(404, f"Unknown symbol {symbol[:24]!r}: it is not in the stock universe.",
-                       code="symbol_not_found")
+        raise APIError(404, gettext("Unknown symbol %(symbol)s: it is not in the stock universe.",
+                                    symbol=repr(symbol[:24])), code="symbol_not_found")
     return clean
 
 
@@ -103,8 +104,9 @@ def batch(symbols: list[str]) -> dict[str, Any]:
     """Return quotes for up to 50 symbols in one call to the core; bad symbols go to `errors`."""
     wanted = list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
     if len(wanted) > MAX_BATCH:
-        raise APIError(400, f"At most {MAX_BATCH} symbols per batch; {len(wanted)} were given.",
-                       code="validation_error", details={"fields": {"symbols": [f"At most {MAX_BATCH} symbols."]}})
+        raise APIError(400, gettext("At most %(count)s symbols per batch; %(given)s were given.", count=MAX_BATCH,
+                                    given=len(wanted)), code="validation_error",
+                       details={"fields": {"symbols": [gettext("At most %(count)s symbols.", count=MAX_BATCH)]}})
     known = [s for s in wanted if len(s) <= 24 and universe_search.stock_row(s) is not None]
     errors = {s[:24]: {"code": "symbol_not_found", "message": "not in the stock universe"}
               for s in wanted if s not in known}
@@ -211,7 +213,7 @@ def news(symbol: str) -> dict[str, Any]:
 
 def _unavailable(error: dict[str, str]) -> APIError:
     if error.get("code") == "symbol_not_found":
-        return APIError(404, "No provider knows this symbol.", code="symbol_not_found")
-    return APIError(503, "Market data is unavailable right now: every provider failed and nothing is cached. "
-                    "Try again shortly.", code="provider_unavailable", details={"reason": error.get("message")},
-                    headers={"Retry-After": "5"})
+        return APIError(404, gettext("No provider knows this symbol."), code="symbol_not_found")
+    return APIError(503, gettext("Market data is unavailable right now: every provider failed and nothing is "
+                                 "cached. Try again shortly."), code="provider_unavailable",
+                    details={"reason": error.get("message")}, headers={"Retry-After": "5"})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,7 +29,7 @@ def get_watchlist(user_id: int, watchlist_id: int) -> Watchlist:
     """Return one of the user's watchlists, or a 404 (also for another user's id)."""
     found = db.session.scalar(select(Watchlist).where(Watchlist.id == watchlist_id, Watchlist.user_id == user_id))
     if found is None:
-        raise APIError(404, "No such watchlist.", code="not_found")
+        raise APIError(404, gettext("No such watchlist."), code="not_found")
     return found
 
 
@@ -37,10 +38,11 @@ def create_watchlist(user_id: int, name: str) -> Watchlist:
     name = _clean_name(name)
     count = db.session.scalar(select(func.count(Watchlist.id)).where(Watchlist.user_id == user_id)) or 0
     if count >= MAX_WATCHLISTS:
-        raise APIError(409, f"At most {MAX_WATCHLISTS} watchlists per account.", code="limit_reached")
+        raise APIError(409, gettext("At most %(count)s watchlists per account.", count=MAX_WATCHLISTS),
+                       code="limit_reached")
     watchlist = Watchlist(user_id=user_id, name=name, position=count)
     db.session.add(watchlist)
-    _commit_unique(f"You already have a watchlist called {name!r}.")
+    _commit_unique(_taken(name))
     return watchlist
 
 
@@ -53,7 +55,7 @@ def update_watchlist(user_id: int, watchlist_id: int, name: str | None = None, p
         taken = db.session.scalar(select(Watchlist.id).where(
             Watchlist.user_id == user_id, Watchlist.name == name, Watchlist.id != watchlist.id))
         if taken is not None:
-            raise APIError(409, f"You already have a watchlist called {name!r}.", code="already_exists")
+            raise APIError(409, _taken(name), code="already_exists")
     # No flush before the commit: the queries below would otherwise write the new name early,
     # and a name taken meanwhile would fail there, outside the commit that answers it with a 409.
     with db.session.no_autoflush:
@@ -69,10 +71,10 @@ def update_watchlist(user_id: int, watchlist_id: int, name: str | None = None, p
             wanted = [s.strip().upper() for s in order]
             if sorted(wanted) != sorted(have):
                 db.session.rollback()
-                raise validation_error({"order": ["List every symbol of the watchlist exactly once."]})
+                raise validation_error({"order": [gettext("List every symbol of the watchlist exactly once.")]})
             for index, symbol in enumerate(wanted):
                 have[symbol].position = index
-    _commit_unique(f"You already have a watchlist called {name!r}.")
+    _commit_unique(_taken(name))
     db.session.refresh(watchlist)
     return watchlist
 
@@ -88,12 +90,12 @@ def add_item(user_id: int, watchlist_id: int, symbol: str) -> WatchlistItem:
     watchlist = get_watchlist(user_id, watchlist_id)
     symbol = canonical(symbol)
     if any(item.symbol == symbol for item in watchlist.items):
-        raise APIError(409, f"{symbol} is already on {watchlist.name!r}.", code="already_exists")
+        raise APIError(409, _already_on(symbol, watchlist.name), code="already_exists")
     if len(watchlist.items) >= MAX_ITEMS:
-        raise APIError(409, f"At most {MAX_ITEMS} symbols per watchlist.", code="limit_reached")
+        raise APIError(409, gettext("At most %(count)s symbols per watchlist.", count=MAX_ITEMS), code="limit_reached")
     item = WatchlistItem(symbol=symbol, position=len(watchlist.items))
     watchlist.items.append(item)
-    _commit_unique(f"{symbol} is already on {watchlist.name!r}.")
+    _commit_unique(_already_on(symbol, watchlist.name))
     return item
 
 
@@ -103,7 +105,8 @@ def remove_item(user_id: int, watchlist_id: int, symbol: str) -> None:
     symbol = symbol.strip().upper()
     item = next((i for i in watchlist.items if i.symbol == symbol), None)
     if item is None:
-        raise APIError(404, f"{symbol[:24]} is not on {watchlist.name!r}.", code="not_found")
+        raise APIError(404, gettext("%(symbol)s is not on %(name)s.", symbol=symbol[:24], name=repr(watchlist.name)),
+                       code="not_found")
     watchlist.items.remove(item)
     for index, rest in enumerate(watchlist.items):
         rest.position = index
@@ -147,8 +150,16 @@ def names_of(symbols: list[str]) -> dict[str, str]:
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not 1 <= len(name) <= 80:
-        raise validation_error({"name": ["Give a name of 1 to 80 characters."]})
+        raise validation_error({"name": [gettext("Give a name of 1 to 80 characters.")]})
     return name
+
+
+def _taken(name: str | None) -> str:
+    return gettext("You already have a watchlist called %(name)s.", name=repr(name))
+
+
+def _already_on(symbol: str, name: str) -> str:
+    return gettext("%(symbol)s is already on %(name)s.", symbol=symbol, name=repr(name))
 
 
 def _commit_unique(message: str) -> None:

@@ -5,6 +5,11 @@ window.tdIsDark = function () {
   const chosen = document.documentElement.dataset.theme;
   return chosen ? chosen === "dark" : window.matchMedia("(prefers-color-scheme: dark)").matches;
 };
+// A date (YYYY-MM-DD...) as the pages write it: ISO on English pages, DD.MM.YYYY on German ones.
+window.tdDay = function (iso) {
+  const day = String(iso).slice(0, 10);
+  return document.documentElement.lang === "de" ? day.slice(8, 10) + "." + day.slice(5, 7) + "." + day.slice(0, 4) : day;
+};
 // The scripts' texts in the page's language (base.html's #td-strings): tdT("key", {name: value}) fills "{name}".
 window.tdT = function (key, values) {
   if (!window.tdT.strings) {

@@ -77,7 +77,7 @@
       if (high && q.price !== null) high.textContent = fmt(Math.max(q.day_high === null ? q.price : q.day_high, q.price), 2);
       if (!q.stale) row.querySelectorAll(".badge.stale").forEach(function (badge) { badge.remove(); });
       const ts = row.querySelector('[data-field="ts"]');
-      if (ts && q.ts) ts.textContent = q.ts.slice(0, 16).replace("T", " ") + " UTC";
+      if (ts && q.ts) ts.textContent = window.tdDay(q.ts) + " " + q.ts.slice(11, 16) + " UTC";
     });
   });
 

@@ -122,7 +122,7 @@
     const at = ind.dates.indexOf(bar.date);
     const value = function (name) { return at < 0 ? null : ind[name][at]; };
     const parts = [
-      ["", bar.date + (bar.partial ? " " + T("so_far") : "")],
+      ["", window.tdDay(bar.date) + (bar.partial ? " " + T("so_far") : "")],
       [T("legend_open"), fmt(bar.open, 2)], [T("legend_high"), fmt(bar.high, 2)], [T("legend_low"), fmt(bar.low, 2)],
       [T("legend_close"), fmt(bar.close, 2)], [T("legend_volume"), compact(bar.volume)],
     ];
@@ -168,10 +168,10 @@
     const low = bars.reduce(function (m, b) { return b.low < m.low ? b : m; }, first);
     const change = (last.close / first.open - 1) * 100;
     summary.textContent = T("chart_summary", {
-      symbol: el.dataset.symbol, range: range.toUpperCase(), first: first.date, last: last.date,
+      symbol: el.dataset.symbol, range: range.toUpperCase(), first: window.tdDay(first.date), last: window.tdDay(last.date),
       open: fmt(first.open, 2), close: fmt(last.close, 2), currency: data.history.currency || "",
-      change: (change >= 0 ? "+" : "") + fmt(change, 2) + " %", high: fmt(high.high, 2), high_day: high.date,
-      low: fmt(low.low, 2), low_day: low.date});
+      change: (change >= 0 ? "+" : "") + fmt(change, 2) + " %", high: fmt(high.high, 2),
+      high_day: window.tdDay(high.date), low: fmt(low.low, 2), low_day: window.tdDay(low.date)});
   }
 
   function load(range) {
@@ -202,7 +202,7 @@
         toggles();
         chart.timeScale().fitContent();
         const splits = (data.history.splits || []).map(function (s) {
-          return T("chart_split_on", {ratio: s.ratio, day: s.ex_date});
+          return T("chart_split_on", {ratio: s.ratio, day: window.tdDay(s.ex_date)});
         });
         const note = [T("chart_bars", {count: bars.length}), data.history.source === "demo" ? T("chart_simulated") : "",
           T("chart_adjusted", {splits: splits.length ? T("chart_splits", {list: splits.join(", ")}) : ""}),
