@@ -93,3 +93,18 @@ def test_every_text_of_the_pages_has_a_german_translation():
         return {as_tuple(m.id): as_tuple(m.string) for m in messages if m.id}
 
     assert entries(compiled) == entries(catalog)
+
+
+def test_a_german_account_s_first_watchlist_has_a_german_name(client):
+    token = csrf_token(client, "/register")
+    email = "erste-watchlist@example.com"
+    from tests.conftest import PASSWORD
+
+    client.post("/register", headers=DE, data={"csrf_token": token, "email": email, "password": PASSWORD,
+                                               "confirm": PASSWORD})
+    assert "Meine Watchlist" in _text(client.get("/watchlist", headers=DE))
+    api = client.post("/api/v1/auth/register", headers=DE, json={"email": "api-" + email, "password": PASSWORD})
+    tokens = client.post("/api/v1/auth/login", json={"email": "api-" + email, "password": PASSWORD}).get_json()
+    assert api.status_code == 201
+    lists = client.get("/api/v1/watchlists", headers={"Authorization": f"Bearer {tokens['access_token']}"}).get_json()
+    assert [w["name"] for w in lists] == ["My watchlist"]  # the API is English

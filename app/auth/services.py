@@ -7,7 +7,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, has_request_context, request
-from flask_babel import gettext
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -20,7 +20,8 @@ from app.extensions import db
 from app.models import Alert, AuditEvent, Transaction, User, Watchlist, WatchlistItem
 from app.models.notify import AlertFire, Delivery, NotificationSettings, Webhook
 
-DEFAULT_WATCHLIST = "My watchlist"
+# The first watchlist's name, in the language the account is created in (the API's: English).
+DEFAULT_WATCHLIST = lazy_gettext("My watchlist")
 
 
 class AccountError(ValueError):
@@ -70,7 +71,7 @@ def register_user(email: str, password: str) -> User:
     db.session.add(user)
     try:
         db.session.flush()
-        db.session.add(Watchlist(user_id=user.id, name=DEFAULT_WATCHLIST, position=0))
+        db.session.add(Watchlist(user_id=user.id, name=str(DEFAULT_WATCHLIST), position=0))
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
