@@ -82,9 +82,12 @@ def store(key: str, digest: str, payload: Any, seconds: float) -> None:
     db.session.commit()
 
 
-def request(task: str, args: list[Any], key: str, ttl_s: float = 300.0) -> bool:
-    """Ask for task(*args) to compute `key` unless it is queued already; return whether it was enqueued."""
-    if current_app.config.get("JOBS_INLINE_COMPUTE"):
+def request(task: str, args: list[Any], key: str, ttl_s: float = 300.0, inline: bool | None = None) -> bool:
+    """Ask for task(*args) to compute `key` unless it is queued already; return whether it was enqueued.
+
+    `inline` overrides JOBS_INLINE_COMPUTE for this task (research jobs follow JOBS_INLINE_RESEARCH).
+    """
+    if current_app.config.get("JOBS_INLINE_COMPUTE") if inline is None else inline:
         celery = current_app.extensions["tickerdesk.celery"]
         celery.tasks[task].apply(args=args, throw=True)
         return True
@@ -100,12 +103,13 @@ def request(task: str, args: list[Any], key: str, ttl_s: float = 300.0) -> bool:
 
 
 def get_or_request(key: str, task: str, args: list[Any], fresh: Callable[[Computed], bool],
-                   ttl_s: float = 300.0) -> Computed | None:
+                   ttl_s: float = 300.0, inline: bool | None = None) -> Computed | None:
     """Return the stored result (maybe stale), asking for a new one when it is missing or not `fresh`."""
     found = read(key)
     if found is not None and fresh(found):
         return found
-    if request(task, args, key, ttl_s) and current_app.config.get("JOBS_INLINE_COMPUTE"):
+    inline = current_app.config.get("JOBS_INLINE_COMPUTE") if inline is None else inline
+    if request(task, args, key, ttl_s, inline) and inline:
         return read(key)
     return found
 

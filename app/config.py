@@ -18,7 +18,7 @@ from dotenv import load_dotenv
 ENVIRONMENTS = ("development", "production", "testing")
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 # The job families JOBS_SCHEDULE may name; app/jobs/schedule.py maps each to its task and pace.
-JOB_FAMILIES = ("heartbeat", "quotes", "scores", "sweep", "news", "bars", "fx", "profiles", "splits")
+JOB_FAMILIES = ("heartbeat", "quotes", "scores", "sweep", "news", "bars", "fx", "profiles", "splits", "forecasts")
 
 
 class ConfigError(RuntimeError):
@@ -124,6 +124,8 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "JOBS_VISIBILITY_TIMEOUT_S": _number(env, "JOBS_VISIBILITY_TIMEOUT_S", 3600.0, float),
         # Run worker computations (scores, performance) in the asking process: unit tests only.
         "JOBS_INLINE_COMPUTE": _bool(env.get("JOBS_INLINE_COMPUTE"), default=False),
+        # The same for forecasts and backtests (default: as JOBS_INLINE_COMPUTE): unit tests only.
+        "JOBS_INLINE_RESEARCH": _bool(env.get("JOBS_INLINE_RESEARCH"), default=None),
         "JOBS_QUOTES_OPEN_S": _number(env, "JOBS_QUOTES_OPEN_S", 60.0, float),
         "JOBS_QUOTES_CLOSED_S": _number(env, "JOBS_QUOTES_CLOSED_S", 900.0, float),
         "JOBS_SCORES_OPEN_S": _number(env, "JOBS_SCORES_OPEN_S", 300.0, float),
@@ -150,6 +152,17 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         # job_runs (app/jobs/runs.py): the newest runs kept per task, pruned every Nth run a process records.
         "JOBS_RUNS_KEEP": _number(env, "JOBS_RUNS_KEEP", 200, int),
         "JOBS_RUNS_PRUNE_EVERY": _number(env, "JOBS_RUNS_PRUNE_EVERY", 20, int),
+        # Forecast models (app/research/forecasts.py, app/jobs/research.py): see README "Forecasts and backtests".
+        "JOBS_FORECASTS_S": _number(env, "JOBS_FORECASTS_S", 3600.0, float),  # looks for models past their period
+        "JOBS_FORECASTS_PERIOD_S": _number(env, "JOBS_FORECASTS_PERIOD_S", 604800.0, float),  # retrain weekly
+        "FORECAST_DIR": env.get("FORECAST_DIR") or str(instance_dir / "models"),  # the joblib files
+        # The stock page's narrative (app/research/narrative.py): an OpenAI-compatible chat-completions
+        # endpoint, optional; without LLM_BASE_URL the text is built from a template, with no network.
+        "LLM_BASE_URL": (env.get("LLM_BASE_URL") or "").strip().rstrip("/") or None,
+        "LLM_API_KEY": env.get("LLM_API_KEY") or None,
+        "LLM_MODEL": env.get("LLM_MODEL") or "gpt-4o-mini",
+        "LLM_TIMEOUT_S": _number(env, "LLM_TIMEOUT_S", 15.0, float),
+        "LLM_CACHE_S": _number(env, "LLM_CACHE_S", 604800.0, float),  # a generated text is kept a week
         # Alert delivery (app/notify, app/jobs/delivery.py): see README "Notifications".
         "SMTP_HOST": env.get("SMTP_HOST") or None,  # unset: emails go to the user's outbox (and the log)
         "SMTP_PORT": _number(env, "SMTP_PORT", 587, int),
@@ -198,6 +211,10 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         raise ConfigError(f"JOBS_SCHEDULE names unknown jobs: {', '.join(sorted(unknown_jobs))} "
                           f"(known: {', '.join(JOB_FAMILIES)})")
     cfg.update(overrides or {})
+    if cfg["JOBS_INLINE_RESEARCH"] is None:
+        cfg["JOBS_INLINE_RESEARCH"] = bool(cfg["JOBS_INLINE_COMPUTE"])
+    elif production and cfg["JOBS_INLINE_RESEARCH"]:
+        raise ConfigError("JOBS_INLINE_RESEARCH is for tests: in production the workers train and backtest")
     return cfg
 
 

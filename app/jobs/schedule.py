@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.jobs import data, delivery, heartbeat, quotes, scores, warmup  # noqa: F401 - warmup: its signal
+from app.jobs import data, delivery, heartbeat, quotes, research, scores, warmup  # noqa: F401 - warmup: its signal
 
 MIN_EXPIRES_S = 10.0  # the filesystem broker is polled once a second: a short interval must not expire in the queue
 TASKS = {
@@ -22,6 +22,7 @@ TASKS = {
     "fx": (data.fx.name, "JOBS_FX_S"),
     "profiles": (data.profiles.name, "JOBS_PROFILES_S"),
     "splits": (data.splits.name, "JOBS_SPLITS_S"),
+    "forecasts": (research.refresh.name, "JOBS_FORECASTS_S"),  # weekly training, predictions after each close
 }
 
 

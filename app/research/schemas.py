@@ -122,3 +122,77 @@ class ScreenerSchema(Schema):
     count = fields.Integer()
     sort = fields.String()
     items = fields.List(fields.Nested(ScreenedSchema))
+
+
+class QuantilesSchema(Schema):
+    """The 10th, 50th and 90th percentile."""
+
+    p10 = fields.Float()
+    p50 = fields.Float()
+    p90 = fields.Float()
+
+
+class RecordSchema(Schema):
+    """The out-of-sample record of the walk-forward evaluation (rolling origin)."""
+
+    rows = fields.Integer(metadata={"description": "out-of-sample forecasts (stock x origin)"})
+    origins = fields.Integer(metadata={"description": "forecast origins (weekly)"})
+    pinball_loss = fields.Float(metadata={"description": "mean pinball loss over the 10/50/90 quantiles"})
+    naive_pinball_loss = fields.Float(metadata={"description": "the same for the naive forecast"})
+    skill = fields.Float(allow_none=True, metadata={"description": "1 - loss / naive loss: above 0 is better"})
+    coverage_80 = fields.Float(metadata={"description": "share of outcomes inside the 10-90 % band (aim: 0.8)"})
+    naive_coverage_80 = fields.Float()
+    hit_rate = fields.Float(allow_none=True, metadata={"description": "share of medians with the outcome's sign"})
+    up_share = fields.Float(metadata={"description": "share of outcomes that were rises (the hit rate's base)"})
+    t_stat = fields.Float(allow_none=True, metadata={"description": "Newey-West t of the loss advantage"})
+    beats_naive = fields.Boolean(metadata={"description": "lower loss, significant at 5 % (one-sided)"})
+    from_ = fields.String(data_key="from", metadata={"format": "date"})
+    to = fields.String(metadata={"format": "date"})
+    folds = fields.Integer()
+
+
+class ModelCardSchema(Schema):
+    """What the forecast's models are and what they were trained on."""
+
+    algorithm = fields.String()
+    features = fields.List(fields.String())
+    not_used = fields.List(fields.String())
+    configurations_tried = fields.Integer()
+    configuration = fields.Dict(keys=fields.String(), values=fields.Raw())
+    rows = fields.Integer()
+    training_window = fields.Dict(keys=fields.String(), values=fields.String())
+    sentiment_share = fields.Float(metadata={"description": "share of training rows with known news sentiment"})
+    version = fields.String()
+    trained_at = fields.String(metadata={"format": "date-time"})
+    universe = fields.String()
+
+
+class FanPointSchema(Schema):
+    """One trading day ahead on the fan chart."""
+
+    step = fields.Integer()
+    p10 = fields.Float()
+    p50 = fields.Float()
+    p90 = fields.Float()
+
+
+class ForecastSchema(Schema):
+    """A stock's 20-trading-day return distribution beside the naive forecast, with its evidence."""
+
+    symbol = fields.String()
+    universe = fields.String()
+    as_of = fields.String(metadata={"format": "date", "description": "the close the forecast starts from"})
+    horizon_days = fields.Integer()
+    price = fields.Float()
+    quantiles = fields.Nested(QuantilesSchema, metadata={"description": "simple returns over the horizon"})
+    band = fields.Nested(QuantilesSchema, metadata={"description": "the implied prices"})
+    naive = fields.Nested(QuantilesSchema, metadata={"description": "zero drift, historical volatility"})
+    naive_band = fields.Nested(QuantilesSchema)
+    fan = fields.List(fields.Nested(FanPointSchema))
+    record = fields.Nested(RecordSchema, metadata={"description": "the index's pooled out-of-sample record"})
+    symbol_record = fields.Nested(RecordSchema, allow_none=True)
+    beats_naive = fields.Boolean()
+    verdict = fields.String(metadata={"enum": ["skill", "no_skill"]})
+    simulated = fields.Boolean()
+    model = fields.Nested(ModelCardSchema)
+    disclaimer = fields.String()

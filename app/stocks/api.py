@@ -6,6 +6,7 @@ from flask_jwt_extended import jwt_required
 from app.ops.apidoc import Blueprint
 
 from app.extensions import limiter
+from app.research import forecasts as research_forecasts
 from app.research import schemas as research_schemas
 from app.research import services as research_services
 from app.stocks import schemas, services
@@ -94,3 +95,12 @@ def news(symbol: str):
 def score(args, symbol: str):
     """Return the stock's growth score within its home index (or the index or country asked for)."""
     return research_services.stock_score(symbol, args.get("index"), args.get("country"))
+
+
+@bp.get("/<string:symbol>/forecast")
+@jwt_required()
+@bp.response(200, research_schemas.ForecastSchema)
+def forecast(symbol: str):
+    """Return the stock's 20-trading-day return quantiles beside the naive forecast, with the out-of-sample
+    record and the model card (503 `not_yet_trained` while its index is first trained)."""
+    return research_forecasts.stock_forecast(symbol)

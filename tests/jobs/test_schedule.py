@@ -15,7 +15,7 @@ def test_the_default_schedule_runs_every_family_at_its_pace(tmp_path) -> None:
         "scores": ("jobs.scores.refresh", 300.0), "sweep": ("delivery.sweep", 60.0),
         "news": ("jobs.data.news", 900.0), "bars": ("jobs.data.bars", 900.0),
         "fx": ("jobs.data.fx", 3600.0), "profiles": ("jobs.data.profiles", 3600.0),
-        "splits": ("jobs.data.splits", 21600.0)}
+        "splits": ("jobs.data.splits", 21600.0), "forecasts": ("jobs.research.refresh", 3600.0)}
 
 
 def test_an_unknown_job_name_is_a_config_error(tmp_path) -> None:
