@@ -156,6 +156,7 @@ def load_config(env: Mapping[str, str] | None = None, overrides: Mapping[str, An
         "JOBS_FORECASTS_S": _number(env, "JOBS_FORECASTS_S", 3600.0, float),  # looks for models past their period
         "JOBS_FORECASTS_PERIOD_S": _number(env, "JOBS_FORECASTS_PERIOD_S", 604800.0, float),  # retrain weekly
         "FORECAST_DIR": env.get("FORECAST_DIR") or str(instance_dir / "models"),  # the joblib files
+        "FORECAST_YEARS": _number(env, "FORECAST_YEARS", 11, int),  # history trained on (the first year: look-back)
         # The stock page's narrative (app/research/narrative.py): an OpenAI-compatible chat-completions
         # endpoint, optional; without LLM_BASE_URL the text is built from a template, with no network.
         "LLM_BASE_URL": (env.get("LLM_BASE_URL") or "").strip().rstrip("/") or None,

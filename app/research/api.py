@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_jwt_extended import jwt_required
 from app.ops.apidoc import Blueprint
 
-from app.research import schemas, services
+from app.research import backtests, schemas, services
 
 bp = Blueprint("research_api", __name__, url_prefix="/api/v1", description="Growth-score rankings and the screener")
 
@@ -25,3 +25,13 @@ def growth_rankings(args):
 def screener(args):
     """Return the stocks that pass every filter, sorted stably (ties by symbol)."""
     return services.screen(args)
+
+
+@bp.get("/research/backtest")
+@jwt_required()
+@bp.arguments(schemas.BacktestArgs, location="query")
+@bp.response(200, schemas.BacktestSchema)
+def backtest(args):
+    """Backtest the growth score: the top N of an index, rebalanced monthly at point-in-time scores, against the
+    equal-weighted index, after costs; with the Deflated Sharpe Ratio. 503 `backtest_running` while computed."""
+    return backtests.backtest({**args, "from": args.pop("from_", None)})

@@ -1,7 +1,7 @@
 """Forecasts per index: trained by the pipeline, stored with joblib, served from their stored predictions.
 
 - **Training** (`train_universe`, workers only: `jobs.research.forecasts`) loads the index's
-  daily closes for FORECAST_YEARS, trains the quantile models walk-forward
+  daily closes of the last FORECAST_YEARS, trains the quantile models walk-forward
   (`app.analysis.forecast`) and stores them as a versioned joblib file under FORECAST_DIR.
   A model is retrained when it is older than JOBS_FORECASTS_PERIOD_S (weekly) or was trained
   by another definition (FORECAST_DIGEST).
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,12 @@ import numpy as np
 import structlog
 from flask import current_app
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from app import computed
 from app.analysis import forecast as model
+from app.analysis.backtest import Panel
 from app.extensions import db
 from app.market.research import closes_for, news_of
 from app.market.service import chain_settings, utc_today
@@ -40,26 +41,18 @@ from app.stocks.services import canonical
 log = structlog.get_logger(__name__)
 FORECAST_TASK = "jobs.research.forecasts"
 FORECAST_DIGEST = "forecast-v1"  # bump when features, target or model change: models are retrained
-FORECAST_YEARS = 11  # ten years of origins after the first year's look-back
 KEEP_VERSIONS = 3
 SENTIMENT_WINDOW_DAYS = 7
-DISCLAIMER = ("Hypothetical: a statistical model's forecast, evaluated on past data only. "
+DISCLAIMER = _l("Hypothetical: a statistical model's forecast, evaluated on past data only. "
               "It is not investment advice, and past accuracy does not promise future accuracy.")
 
 
-@dataclass(frozen=True)
-class Panel:
-    """A universe's aligned daily history."""
+def load_panel(universe: Universe, start: date, end: date) -> tuple[Panel, np.ndarray]:
+    """Read (fetching what was never stored) the universe's closes and news into aligned arrays.
 
-    symbols: list[str]
-    days: np.ndarray  # (T,) ascending date ordinals
-    closes: np.ndarray  # (N, T), NaN where a stock has no close
-    sectors: list[str | None]
-    sentiment: np.ndarray  # (N, T) news sentiment known on each day (NaN: none)
-
-
-def load_panel(universe: Universe, start: date, end: date) -> Panel:
-    """Read (fetching what was never stored) the universe's closes and news into aligned arrays."""
+    Returns the panel and its (N, T) news sentiment known on each day (NaN: none); the panel's
+    `sentiment` reads the same matrix by day.
+    """
     rows = members(universe)
     symbols = [r["symbol"] for r in rows]
     series = closes_for(symbols, start, end)
@@ -73,8 +66,13 @@ def load_panel(universe: Universe, start: date, end: date) -> Panel:
     news = news_of(symbols)
     events = [[(datetime.fromisoformat(item["published_at"]).date().toordinal(), float(item["sentiment"]))
                for item in news.get(s, {}).get("items", []) if item.get("sentiment") is not None] for s in symbols]
-    return Panel(symbols, days, closes, [r["sector"] for r in rows],
-                 model.sentiment_matrix(days, events, SENTIMENT_WINDOW_DAYS))
+    sentiment = model.sentiment_matrix(days, events, SENTIMENT_WINDOW_DAYS)
+
+    def known_on(day: int) -> np.ndarray:
+        col = int(np.searchsorted(days, day, side="right")) - 1
+        return sentiment[:, col] if col >= 0 else np.full(len(symbols), np.nan)
+
+    return Panel(symbols, days, closes, [r["sector"] for r in rows], known_on), sentiment
 
 
 # -- worker side -------------------------------------------------------------------------------
@@ -83,14 +81,15 @@ def train_universe(universe: Universe, force: bool = False) -> dict[str, Any]:
     """Train (when due) and predict one index; store the predictions. Workers and the CLI only."""
     started = time.perf_counter()
     today = utc_today()
-    panel = load_panel(universe, today - timedelta(days=round(FORECAST_YEARS * 365.25)), today)
+    years = current_app.config["FORECAST_YEARS"]  # ten years of origins after the first year's look-back
+    panel, sentiment = load_panel(universe, today - timedelta(days=round(years * 365.25)), today)
     stored = None if force else _load_model(universe)
     trained_now = stored is None
     if stored is None:
-        trained = model.train(panel.days, panel.closes, panel.sectors, panel.symbols, panel.sentiment)
+        trained = model.train(panel.days, panel.closes, panel.sectors, panel.symbols, sentiment)
         stored = _save_model(universe, trained)
     trained, version, trained_at = stored["trained"], stored["version"], stored["trained_at"]
-    predictions = model.forecast_last(trained, panel.closes, panel.sectors, panel.sentiment)
+    predictions = model.forecast_last(trained, panel.closes, panel.sectors, sentiment)
     as_of = date.fromordinal(int(panel.days[-1])).isoformat()
     payload = {"universe": universe.label, "as_of": as_of, "simulated": chain_settings()[0][0] == "demo",
                "model": {**trained.card(), "version": version, "trained_at": trained_at, "universe": universe.label},
@@ -158,7 +157,7 @@ def stock_forecast(symbol: str) -> dict[str, Any]:
             "fan": model.fan(item["price"], item["log_quantiles"]), "record": record,
             "symbol_record": item["record"], "beats_naive": record["beats_naive"],
             "verdict": "skill" if record["beats_naive"] else "no_skill", "simulated": table["simulated"],
-            "model": table["model"], "disclaimer": DISCLAIMER}
+            "model": table["model"], "disclaimer": str(DISCLAIMER)}
 
 
 def _fresh(found: computed.Computed) -> bool:
@@ -208,3 +207,42 @@ def _save_model(universe: Universe, trained: model.Trained) -> dict[str, Any]:
     for old in sorted(folder.glob("*.joblib"), reverse=True)[KEEP_VERSIONS:]:
         old.unlink(missing_ok=True)
     return stored
+
+
+def fan_chart(symbol: str, forecast: dict[str, Any], width: int = 640, height: int = 220,
+              history_days: int = 60) -> dict[str, Any]:
+    """Return the stock page's fan chart as SVG coordinates: the last closes, then the forecast's 10-90 %
+    band and median and the naive band, over the next `horizon_days` trading days."""
+    today = utc_today()
+    series = closes_for([symbol], today - timedelta(days=history_days * 2), today).get(symbol) or {"c": []}
+    closes = [float(c) for c in series["c"][-history_days:]] or [forecast["price"]]
+    steps = forecast["fan"]
+    naive_log = [float(np.log1p(forecast["naive"][k])) for k in ("p10", "p50", "p90")]
+    naive = model.fan(forecast["price"], naive_log, forecast["horizon_days"])
+    values = closes + [p[k] for p in steps + naive for k in ("p10", "p90")]
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.08 or 1.0
+    lo, hi = lo - pad, hi + pad
+    n_x = len(closes) - 1 + len(steps) - 1
+    left, right, top, bottom = 48, 8, 8, 22
+
+    def x(i: float) -> float:
+        return round(left + (width - left - right) * i / max(n_x, 1), 1)
+
+    def y(v: float) -> float:
+        return round(top + (height - top - bottom) * (hi - v) / (hi - lo), 1)
+
+    start = len(closes) - 1
+
+    def band(path: list[dict[str, float]]) -> str:
+        upper = [f"{x(start + p['step'])},{y(p['p90'])}" for p in path]
+        lower = [f"{x(start + p['step'])},{y(p['p10'])}" for p in reversed(path)]
+        return " ".join(upper + lower)
+
+    ticks = [lo + (hi - lo) * k / 4 for k in range(1, 4)]
+    return {"width": width, "height": height, "split_x": x(start),
+            "history": " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(closes)),
+            "band": band(steps), "naive_band": band(naive),
+            "median": " ".join(f"{x(start + p['step'])},{y(p['p50'])}" for p in steps),
+            "ticks": [{"y": y(t), "value": t} for t in ticks], "left": left, "bottom": height - bottom,
+            "history_days": len(closes), "horizon_days": forecast["horizon_days"]}

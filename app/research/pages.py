@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 
 from app.ops.errors import APIError
 from app.portfolio.amounts import AmountError, parse_form_amount
-from app.research import labels, schemas, services
+from app.research import backtests, labels, schemas, services
 from app.universe import INDEX_NAMES, SECTORS
 
 bp = Blueprint("research", __name__)
@@ -47,6 +47,27 @@ def screener():
         data, errors, status = None, {**errors, **unit_errors, **({"scope": scope_error} if scope_error else {})}, 400
     return render_template("research/screener.html", form=form, data=data, errors=errors, indices=INDEX_NAMES,
                            countries=services.countries(), sectors=SECTORS, sorts=services.SCREEN_SORTS), status
+
+
+@bp.get("/research/backtest")
+@login_required
+def backtest():
+    """Show the growth score's backtest: the top N of an index against the index, with the form that sets it."""
+    form = {k: v.strip()[:40] for k, v in request.args.items() if v.strip()}
+    form.setdefault("index", "DAX")
+    query, errors = dict(form), {}
+    if "cost_bps" in query:
+        try:  # a decimal comma on German pages
+            query["cost_bps"] = str(parse_form_amount(query["cost_bps"]))
+        except AmountError as exc:
+            errors["cost_bps"] = str(exc)
+    data, run_errors, status = _run(schemas.BacktestArgs(), query,
+                                    lambda a: backtests.backtest({**a, "from": a.pop("from_", None)}))
+    errors = {**run_errors, **errors}
+    running = status == 503
+    chart = backtests.equity_chart(data) if data else None
+    return render_template("research/backtest.html", form=form, data=data, errors=errors, running=running,
+                           chart=chart, indices=INDEX_NAMES), 200 if running else status
 
 
 # The screener form's own units (the API's are a fraction and US dollars): page field -> (API field, scale).

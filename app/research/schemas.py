@@ -146,7 +146,7 @@ class RecordSchema(Schema):
     up_share = fields.Float(metadata={"description": "share of outcomes that were rises (the hit rate's base)"})
     t_stat = fields.Float(allow_none=True, metadata={"description": "Newey-West t of the loss advantage"})
     beats_naive = fields.Boolean(metadata={"description": "lower loss, significant at 5 % (one-sided)"})
-    from_ = fields.String(data_key="from", metadata={"format": "date"})
+    from_ = fields.String(data_key="from", attribute="from", metadata={"format": "date"})
     to = fields.String(metadata={"format": "date"})
     folds = fields.Integer()
 
@@ -196,3 +196,94 @@ class ForecastSchema(Schema):
     simulated = fields.Boolean()
     model = fields.Nested(ModelCardSchema)
     disclaimer = fields.String()
+
+
+class BacktestArgs(Schema):
+    """Which backtest: an index, how many stocks, the costs and the period."""
+
+    index = fields.String(required=True, validate=validate.Length(min=1, max=40),
+                          metadata={"enum": list(INDEX_NAMES), "description": "An index (any letter case)."})
+    top = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100),
+                         metadata={"description": "stocks held: the best N by growth score"})
+    cost_bps = fields.Float(load_default=10.0, allow_nan=False, validate=validate.Range(min=0, max=1000),
+                            metadata={"description": "transaction costs in basis points of the value traded"})
+    from_ = fields.Date(data_key="from", metadata={"description": "default: ten years before `to`"})
+    to = fields.Date(metadata={"description": "default (and at most): today"})
+    trials = fields.Integer(validate=validate.Range(min=1, max=100_000), metadata={
+        "description": "variants you have tried in all, for the Deflated Sharpe Ratio (default: the test's own)"})
+
+
+class FiguresSchema(Schema):
+    """A backtest's performance figures."""
+
+    cagr = fields.Float(allow_none=True)
+    volatility = fields.Float(allow_none=True)
+    max_drawdown = fields.Float(allow_none=True)
+    sharpe = fields.Float(allow_none=True)
+    total_return = fields.Float(allow_none=True)
+    turnover = fields.Float(allow_none=True, metadata={"description": "mean one-way turnover per rebalance"})
+
+
+class EquitySchema(Schema):
+    """Daily equity curves, both starting at 1."""
+
+    dates = fields.List(fields.String(metadata={"format": "date"}))
+    strategy = fields.List(fields.Float())
+    benchmark = fields.List(fields.Float())
+
+
+class MonthSchema(Schema):
+    """One month's returns."""
+
+    month = fields.String()
+    strategy = fields.Float()
+    benchmark = fields.Float()
+    beat = fields.Boolean()
+
+
+class HoldingsSchema(Schema):
+    """The stocks bought at one rebalance."""
+
+    date = fields.String(metadata={"format": "date"})
+    symbols = fields.List(fields.String())
+
+
+class VariantSchema(Schema):
+    """One top-N variant the Deflated Sharpe Ratio counts."""
+
+    top = fields.Integer()
+    sharpe = fields.Float(allow_none=True)
+
+
+class DeflatedSharpeSchema(Schema):
+    """The Deflated Sharpe Ratio (Bailey & Lopez de Prado, 2014) on monthly returns."""
+
+    value = fields.Float(allow_none=True, metadata={"description": "probability that the true Sharpe exceeds the "
+                                                                   "best of `trials` unskilled variants"})
+    sharpe = fields.Float(allow_none=True, metadata={"description": "monthly, not annualised"})
+    trials = fields.Integer()
+    sharpe_variance = fields.Float(allow_none=True)
+    threshold = fields.Float(allow_none=True)
+    variants = fields.List(fields.Nested(VariantSchema))
+
+
+class BacktestSchema(Schema):
+    """Top N of an index by growth score, rebalanced monthly, against the equal-weighted index."""
+
+    index = fields.String()
+    simulated = fields.Boolean()
+    stocks = fields.Integer()
+    from_ = fields.String(data_key="from", attribute="from", metadata={"format": "date"})
+    to = fields.String(metadata={"format": "date"})
+    top = fields.Integer()
+    cost_bps = fields.Float()
+    rebalances = fields.Integer()
+    months = fields.Integer()
+    equity = fields.Nested(EquitySchema)
+    strategy = fields.Nested(FiguresSchema)
+    benchmark = fields.Nested(FiguresSchema)
+    hit_rate = fields.Float(allow_none=True, metadata={"description": "share of months the strategy beat the index"})
+    monthly = fields.List(fields.Nested(MonthSchema))
+    holdings = fields.List(fields.Nested(HoldingsSchema))
+    deflated_sharpe = fields.Nested(DeflatedSharpeSchema)
+    assumptions = fields.List(fields.String())

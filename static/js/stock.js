@@ -251,4 +251,16 @@
   document.addEventListener("td:theme", theme);
   theme();
   load("1y");
+
+  // With an LLM configured the "why" text is generated (cached a week on the server); the template's stays
+  // until it arrives, and when generation fails the server answers with the template's again.
+  const why = document.querySelector("[data-testid=why-text][data-url]");
+  if (why) {
+    fetch(why.dataset.url, {credentials: "same-origin"}).then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data || data.source !== "llm") return;
+        why.textContent = data.text;
+        document.querySelector("[data-testid=why-source]").textContent = T("why_generated", {model: data.model});
+      }).catch(function () {});
+  }
 })();
