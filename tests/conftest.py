@@ -95,7 +95,10 @@ def make_config(**overrides: Any) -> dict[str, Any]:
     and this test's Redis namespace for the cache and the token state (shared by its apps)."""
     # JOBS_INLINE_COMPUTE: a scores or performance request computes in the test's process (no worker runs);
     # tests/jobs/test_offloading.py turns it off to show that web processes never compute.
-    config = {"PASSWORD_HASH_FAST": True, "JOBS_INLINE_COMPUTE": True, "JOBS_KEY_PREFIX": f"{_namespace['redis']}jobs:",
+    # JOBS_INLINE_RESEARCH off: a stock page would train its index's forecasts in the test (tests/research
+    # turn it on); FORECAST_DIR: the models of this test session, never the checkout's instance/.
+    config = {"PASSWORD_HASH_FAST": True, "JOBS_INLINE_COMPUTE": True, "JOBS_INLINE_RESEARCH": False,
+              "FORECAST_DIR": tempfile.mkdtemp(prefix="models-", dir=_jobs_root()), "JOBS_KEY_PREFIX": f"{_namespace['redis']}jobs:",
               "JOBS_DIR": tempfile.mkdtemp(prefix="jobs-", dir=_jobs_root()), "RATELIMIT_REGISTER": "1000 per minute",
               "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
               "RATELIMIT_KEY_PREFIX": f"{_namespace['redis']}{uuid.uuid4().hex[:6]}",

@@ -32,7 +32,7 @@ BACKTEST_TASK = "jobs.research.backtest"
 BACKTEST_DIGEST = "backtest-v1"
 DEFAULT_YEARS = 10
 EARLIEST = date(2000, 1, 1)
-MAX_YEARS = 25
+MAX_YEARS = 30
 KEEP_RESULTS = 100
 
 
@@ -68,9 +68,11 @@ def parse(args: dict[str, Any]) -> BacktestRequest:
     universe = resolve_universe(index=args["index"])
     today = utc_today()
     end = min(args.get("to") or today, today)
-    start = args.get("from") or end - timedelta(days=round(DEFAULT_YEARS * 365.25))
-    start = max(start, EARLIEST)
     errors: dict[str, list[str]] = {}
+    if end <= EARLIEST:
+        raise validation_error({"to": [gettext("Must be after %(day)s: the history starts then.",
+                                               day=EARLIEST.isoformat())]})
+    start = max(args.get("from") or end - timedelta(days=round(DEFAULT_YEARS * 365.25)), EARLIEST)
     if start >= end:
         errors["from"] = [gettext("Must be before the end date.")]
     elif _month_ends(start, end) < 2:

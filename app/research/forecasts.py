@@ -25,6 +25,7 @@ import structlog
 from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from prometheus_client import Counter
 from sqlalchemy import func, select
 
 from app import computed
@@ -42,6 +43,8 @@ log = structlog.get_logger(__name__)
 FORECAST_TASK = "jobs.research.forecasts"
 FORECAST_DIGEST = "forecast-v1"  # bump when features, target or model change: models are retrained
 KEEP_VERSIONS = 3
+TRAININGS = Counter("tickerdesk_forecast_trainings_total", "Forecast model trainings run in this process",
+                    ["universe"])
 SENTIMENT_WINDOW_DAYS = 7
 DISCLAIMER = _l("Hypothetical: a statistical model's forecast, evaluated on past data only. "
               "It is not investment advice, and past accuracy does not promise future accuracy.")
@@ -86,7 +89,14 @@ def train_universe(universe: Universe, force: bool = False) -> dict[str, Any]:
     stored = None if force else _load_model(universe)
     trained_now = stored is None
     if stored is None:
-        trained = model.train(panel.days, panel.closes, panel.sectors, panel.symbols, sentiment)
+        TRAININGS.labels(universe.label).inc()
+        try:
+            trained = model.train(panel.days, panel.closes, panel.sectors, panel.symbols, sentiment)
+        except ValueError as exc:  # too little history: say so until the next period, not retry each page view
+            computed.store(result_key(universe), FORECAST_DIGEST, {"universe": universe.label, "error": str(exc)},
+                           round(time.perf_counter() - started, 2))
+            log.warning("forecasts_untrainable", universe=universe.label, reason=str(exc))
+            return {"universe": universe.label, "trained": False, "error": str(exc)}
         stored = _save_model(universe, trained)
     trained, version, trained_at = stored["trained"], stored["version"], stored["trained_at"]
     predictions = model.forecast_last(trained, panel.closes, panel.sectors, sentiment)
@@ -109,9 +119,12 @@ def due(universe: Universe) -> bool:
     found = computed.read(result_key(universe))
     if found is None or found.digest != FORECAST_DIGEST:
         return True
-    trained_at = datetime.fromisoformat(found.payload["model"]["trained_at"])
+    untrainable = "error" in found.payload  # tried again after a period: the history grows
+    trained_at = found.computed_at if untrainable else datetime.fromisoformat(found.payload["model"]["trained_at"])
     if (datetime.now(timezone.utc) - trained_at).total_seconds() >= current_app.config["JOBS_FORECASTS_PERIOD_S"]:
         return True
+    if untrainable:
+        return False
     last_close = db.session.scalar(select(func.max(PriceBar.day)).join(Stock, Stock.symbol == PriceBar.symbol)
                                    .join(IndexMembership).where(IndexMembership.index_name == universe.name))
     return last_close is not None and last_close.isoformat() > found.payload["as_of"]
@@ -146,6 +159,9 @@ def stock_forecast(symbol: str) -> dict[str, Any]:
                                     "Try again in a few minutes.", universe=universe.label),
                        code="not_yet_trained", headers={"Retry-After": "60"})
     table = found.payload
+    if "error" in table:
+        raise APIError(404, gettext("The forecasts of %(universe)s cannot be trained: %(reason)s",
+                                    universe=universe.label, reason=table["error"]), code="no_forecast")
     item = table["items"].get(symbol)
     if item is None:
         raise APIError(404, gettext("%(symbol)s has too little history for a forecast.", symbol=symbol),

@@ -80,7 +80,8 @@ class Workers:
                     "JOBS_DIR": app.config["JOBS_DIR"], "JOBS_KEY_PREFIX": app.config["JOBS_KEY_PREFIX"],
                     "JOBS_SCHEDULE": "heartbeat,quotes", "JOBS_HEARTBEAT_S": "0.5", "JOBS_QUOTES_OPEN_S": "1",
                     "CACHE_KEY_PREFIX": ns, "AUTH_REDIS_PREFIX": ns, "LIVE_REDIS_PREFIX": f"{ns}live:",
-                    "RATELIMIT_KEY_PREFIX": f"{ns}w"}
+                    "RATELIMIT_KEY_PREFIX": f"{ns}w", "FORECAST_DIR": app.config["FORECAST_DIR"],
+                    "FORECAST_YEARS": str(app.config["FORECAST_YEARS"] if app.config["FORECAST_YEARS"] < 11 else 6)}
         if redis:
             self.env["REDIS_URL"] = TEST_REDIS_URL or ""
         self.started: list[Worker] = []

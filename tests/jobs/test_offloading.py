@@ -161,3 +161,30 @@ def test_erasing_an_account_erases_its_stored_performance(jobs_app) -> None:
     assert response.status_code == 204, response.get_json()
     with app.app_context():
         assert db.session.scalar(count) == 0
+
+
+def _trainings() -> float:
+    return sum(s.value for m in REGISTRY.collect() if m.name == "tickerdesk_forecast_trainings"
+               for s in m.samples if s.name.endswith("_total"))
+
+
+def test_forecasts_are_trained_by_a_worker_and_only_read_by_requests(jobs_app, workers) -> None:
+    app = jobs_app(JOBS_INLINE_COMPUTE=False, JOBS_INLINE_RESEARCH=False, JOBS_SCHEDULE=["heartbeat"],
+                   FORECAST_YEARS=5)
+    client = app.test_client()
+    user = register_api(client)
+    before = _trainings()
+    for symbol in ("KBC.BR", "UCB.BR", "KBC.BR"):  # BEL 20 members
+        response = client.get(f"/api/v1/stocks/{symbol}/forecast", headers=user["headers"])
+        assert response.status_code == 503 and response.get_json()["error"]["code"] == "not_yet_trained"
+    assert _queued(app, "jobs.research.forecasts") == 1, "three asks for one index queue one training"
+
+    group = workers(app, redis=False)
+    group.start(*THREADS, JOBS_SCHEDULE="heartbeat")
+    body = _wait(lambda: (r := client.get("/api/v1/stocks/KBC.BR/forecast", headers=user["headers"])).status_code
+                 == 200 and r.get_json(), 120, "the worker trained the BEL 20's forecasts")
+    assert body["universe"] == "BEL 20" and body["verdict"] in ("skill", "no_skill")
+    assert (Path(app.config["FORECAST_DIR"]) / "bel-20" / f"{body['model']['version']}.joblib").is_file()
+    login_page(client, user["email"])
+    assert 'data-testid="fan-chart"' in client.get("/stocks/KBC.BR").get_data(as_text=True)
+    assert _trainings() == before, "a request trained a model"

@@ -48,7 +48,9 @@ def server_env(db_path: Path, shared: dict[str, str], env: dict[str, str]) -> di
         "DEMO_TICK_S": "0.2", "LIVE_TICK_OPEN_S": "0.3", "LIVE_LOCK_TTL_S": "2", "LOG_LEVEL": "INFO",
         "WEB_CONCURRENCY": "1", "PYTHONUNBUFFERED": "1", "RATELIMIT_REGISTER": "1000 per minute",
         "RATELIMIT_LOGIN": "1000 per minute", "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
-        "RATELIMIT_DEFAULT": "100000 per minute", **shared, **env})
+        "RATELIMIT_DEFAULT": "100000 per minute",
+        # A stock page queues its index's forecast training: six years of history keep that job short.
+        "FORECAST_DIR": str(db_path.parent / "models"), "FORECAST_YEARS": "6", **shared, **env})
     if TEST_REDIS_URL and "REDIS_URL" not in full_env:  # without one: in-process cache and limits
         full_env["REDIS_URL"] = TEST_REDIS_URL
     return full_env

@@ -23,7 +23,7 @@ QUERY = {"index": "BEL 20", "top": 5, "cost_bps": 25, "from": "2022-01-01", "to"
 def _app(tmp: Path, sqlite_template: Path, **overrides):
     path = tmp / f"app-{uuid.uuid4().hex[:8]}.db"
     shutil.copy(sqlite_template, path)
-    return create_app(make_config(**overrides), env=base_env(f"sqlite:///{path}"))
+    return create_app(make_config(**{"JOBS_INLINE_RESEARCH": True, **overrides}), env=base_env(f"sqlite:///{path}"))
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,7 @@ def test_a_higher_cost_lowers_the_return_by_the_traded_amount(bt):
     ({"top": 0}, "top"), ({"top": 21}, "top"), ({"cost_bps": -1}, "cost_bps"), ({"cost_bps": 1001}, "cost_bps"),
     ({"from": "2024-06-01", "to": "2024-01-01"}, "from"), ({"from": "2024-01-05", "to": "2024-02-10"}, "to"),
     ({"index": "Nope 99"}, "index"), ({"trials": 2}, "trials"), ({"from": "not-a-date"}, "from"),
+    ({"to": "0001-01-01"}, "to"), ({"from": "1960-01-01", "to": "1999-12-31"}, "to"),
 ])
 def test_bad_arguments_are_refused_with_the_field_named(bt, query, field):
     response = bt["client"].get("/api/v1/research/backtest", query_string={**QUERY, **query},

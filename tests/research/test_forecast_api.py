@@ -24,7 +24,7 @@ SYMBOL, OTHER = "KBC.BR", "UCB.BR"  # members of the BEL 20 only
 def _app(tmp: Path, sqlite_template: Path, **overrides):
     path = tmp / f"app-{uuid.uuid4().hex[:8]}.db"
     shutil.copy(sqlite_template, path)
-    config = make_config(FORECAST_DIR=str(tmp / "models"), FORECAST_YEARS=5, **overrides)
+    config = make_config(**{"FORECAST_DIR": str(tmp / "models"), "FORECAST_YEARS": 5, "JOBS_INLINE_RESEARCH": True, **overrides})
     return create_app(config, env=base_env(f"sqlite:///{path}"))
 
 
@@ -146,3 +146,20 @@ def test_forecast_errors(trained):
     assert client.get(f"/api/v1/stocks/{SYMBOL}/forecast").status_code == 401
     unknown = client.get("/api/v1/stocks/NOPE.XX/forecast", headers=headers)
     assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "symbol_not_found"
+
+
+def test_an_index_with_too_little_history_says_so_and_is_not_retrained_on_each_view(tmp_path, sqlite_template):
+    app = _app(tmp_path, sqlite_template, FORECAST_YEARS=2)
+    client = app.test_client()
+    user = register_api(client)
+    response = client.get(f"/api/v1/stocks/{SYMBOL}/forecast", headers=user["headers"])
+    assert response.status_code == 404, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == "no_forecast" and "too little history" in error["message"]
+    with app.app_context():
+        universe = resolve_universe(index=INDEX)
+        stored_at = computed.read(forecasts.result_key(universe)).computed_at
+        assert forecasts.due(universe) is False
+    client.get(f"/api/v1/stocks/{OTHER}/forecast", headers=user["headers"])
+    with app.app_context():
+        assert computed.read(forecasts.result_key(universe)).computed_at == stored_at
