@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("fetch.py", "cache.py", "bridge.py", "score.py", "portfolio.py", "api.py", "live.py", "pipeline.py")
+SCRIPTS = ("fetch.py", "cache.py", "bridge.py", "score.py", "portfolio.py", "api.py", "live.py", "pipeline.py",
+           "research.py")
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ from tests.live.conftest import LiveServer
 
 WAIT_MS = 20_000
 PAGES = ("/", "/stocks/SAP.DE", "/stocks?q=siemens", "/watchlist", "/portfolio", "/alerts", "/rankings",
-         "/screener", "/account")
+         "/screener", "/research/backtest?index=BEL+20&from=2024-01-01", "/account")
 VISITOR_PAGES = ("/login", "/register", "/offline")
 BAD = ("serious", "critical")
 SHOTS = ("/", "/stocks/SAP.DE", "/portfolio")
