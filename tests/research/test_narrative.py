@@ -476,3 +476,27 @@ def test_no_base_url_means_no_network(make_app, stub, monkeypatch):
         assert result["text"] == template_text("SAP", SCORE, FORECAST, NEWS)
     assert result["source"] == "template" and result["model"] is None and result["generated_at"] is None
     assert stub.requests == []
+
+
+def test_the_stock_page_asks_for_the_generated_text_which_comes_from_the_llm(llm_app, stub, logs):
+    """With an LLM configured the page shows the template's text at once and points its script at
+    narrative.json, which answers with the generated text (and without one, with the template's)."""
+    from bs4 import BeautifulSoup
+
+    from tests.conftest import login_page, register_api
+
+    app = llm_app(LLM_TIMEOUT_S=5.0)
+    client = app.test_client()
+    login_page(client, register_api(client)["email"])
+    page = BeautifulSoup(client.get("/stocks/SAP.DE").get_data(as_text=True), "html.parser")
+    why = page.select_one("[data-testid=why-text]")
+    assert why["data-url"] == "/stocks/SAP.DE/narrative.json" and "SAP.DE" in why.get_text()
+    assert stub.requests == []  # rendering the page asked nothing: the script asks, after it loads
+    answer = client.get(why["data-url"]).get_json()
+    assert answer["source"] == "llm" and answer["text"] == LLM_TEXT and answer["model"] == MODEL
+    assert len(stub.requests) == 1 and "SAP.DE" in user_message(stub.requests[0])
+    stub.mode = "status"
+    assert client.get("/stocks/SAP.DE/narrative.json").get_json()["text"] == LLM_TEXT  # cached a week
+    assert len(stub.requests) == 1
+    assert KEY not in logs()
+    assert client.get("/stocks/NOPE.XX/narrative.json").status_code == 404
