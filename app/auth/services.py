@@ -15,6 +15,7 @@ from zxcvbn import zxcvbn
 
 from app import computed
 from app.auth import schemas, sessions
+from app.auth.password_hints import translated
 from app.auth.schemas import MAX_PASSWORD, MIN_PASSWORD
 from app.extensions import db
 from app.models import Alert, AuditEvent, Transaction, User, Watchlist, WatchlistItem
@@ -58,8 +59,8 @@ def check_password_rules(password: str, email: str | None = None) -> None:
     result = zxcvbn(password[:_STRENGTH_PREFIX], user_inputs=inputs)
     if result["score"] < MIN_STRENGTH:
         feedback = result["feedback"]
-        hints = " ".join(filter(None, [feedback.get("warning"), *feedback.get("suggestions", [])]))
-        weak = gettext("This password is too easy to guess.")  # zxcvbn's hints after it are English (its only language)
+        hints = " ".join(translated(h) for h in filter(None, [feedback.get("warning"), *feedback.get("suggestions", [])]))
+        weak = gettext("This password is too easy to guess.")
         raise AccountError(f"{weak} {hints}".strip(), "password")
 
 

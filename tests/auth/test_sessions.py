@@ -307,3 +307,35 @@ def test_the_csp_allows_websockets_to_the_apps_own_origin_only(client) -> None:
     secure = client.get("/login", base_url="https://tickerdesk.example").headers["Content-Security-Policy"]
     assert "connect-src 'self' wss://tickerdesk.example;" in secure
     assert " ws: " not in csp and " wss: " not in secure
+
+
+def test_zxcvbns_hints_are_in_the_pages_language_and_english_in_the_api(app) -> None:
+    """zxcvbn writes English only; a German page shows its hints in German (each known hint), the API English."""
+    from bs4 import BeautifulSoup
+    from zxcvbn import zxcvbn
+
+    from app.auth.password_hints import MARKED
+
+    client = app.test_client()
+    headers = {"Accept-Language": "de-DE,de;q=0.9"}
+    token = csrf_token(client, "/register")
+    page = client.post("/register", headers=headers, data={"csrf_token": token, "email": "weak@example.com",
+                                                            "password": "aaaaaaaaaa", "confirm": "aaaaaaaaaa"})
+    assert page.status_code == 400
+    text = BeautifulSoup(page.get_data(as_text=True), "html.parser").get_text(" ")
+    english = zxcvbn("aaaaaaaaaa")["feedback"]  # 'Repeats like "aaa" are easy to guess.', 'Avoid repeated ...'
+    assert english["warning"] and english["warning"] not in text
+    assert "Wiederholungen wie „aaa“ sind leicht zu erraten." in text
+    assert "Vermeiden Sie wiederholte Wörter und Zeichen." in text
+    api = client.post("/api/v1/auth/register", headers=headers, json={"email": "weak@example.com",
+                                                                       "password": "aaaaaaaaaa"})
+    assert english["warning"] in api.get_json()["error"]["details"]["fields"]["password"][0]
+    # Every hint zxcvbn can give is marked: its feedback module has no text that is missing here.
+    import ast
+    import inspect
+
+    import zxcvbn.feedback
+    found = {node.args[0].value for node in ast.walk(ast.parse(inspect.getsource(zxcvbn.feedback)))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_"}
+    with app.app_context():
+        assert found == {str(m) for m in MARKED}
