@@ -20,11 +20,12 @@ from app.alerts.pages import flash_fired_alerts
 from app.analysis.periods import RANGES
 from app.ops import i18n
 from app.ops.errors import APIError, error_response, validation_error
-from app.portfolio import csvio, services
+from app.portfolio import charts, csvio, services
 from app.portfolio.amounts import AmountError, parse_form_amount
 from app.universe import INDEX_NAMES
 
 bp = Blueprint("portfolio", __name__, url_prefix="/portfolio")
+bp.add_app_template_filter(charts.doughnut, "doughnut")
 COST_BASIS_NAMES = {"fifo": _l("FIFO (oldest shares first)"), "average": _l("moving average cost")}
 # A transaction's kind in messages (the kind itself, "buy", is what the forms, the API and the CSV files take).
 KIND_NAMES = {"buy": _l("buy"), "sell": _l("sell"), "dividend": _l("dividend"), "fee": _l("fee")}

@@ -1,4 +1,4 @@
-// The portfolio page's charts: the allocation doughnut and performance against the benchmark;
+// The portfolio page's charts: the allocation tabs and performance against the benchmark;
 // and its transactions: a confirm() dialog before a delete (without JavaScript a confirmation page asks);
 // the dividend inbox: a confirm() before a dismiss (without JavaScript it is posted directly).
 (function () {
@@ -55,83 +55,63 @@
     };
     window.setTimeout(poll, 1500);
   }
-  if (!window.Chart) return;
-  const charts = [];
-  // Axis text and grid in the page's theme; redrawn when it changes.
-  function themeCharts() {
-    const dark = window.tdIsDark && window.tdIsDark();
-    Chart.defaults.color = dark ? "#c2c7d0" : "#373c44";
-    Chart.defaults.borderColor = dark ? "#2a2f37" : "#e1e5ea";
-    charts.forEach(function (c) {
-      Object.values(c.options.scales || {}).forEach(function (scale) {
-        if (scale.ticks) scale.ticks.color = Chart.defaults.color;
-        if (scale.grid) scale.grid.color = Chart.defaults.borderColor;
-        if (scale.title) scale.title.color = Chart.defaults.color;
+  // Allocation: the server drew one doughnut per grouping; the tabs show one at a time.
+  document.querySelectorAll("[data-allocation-by]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      document.querySelectorAll("[data-allocation-by]").forEach(function (b) {
+        b.classList.add("outline");
+        b.setAttribute("aria-pressed", "false");
       });
-      if (c.options.plugins && c.options.plugins.legend) c.options.plugins.legend.labels.color = Chart.defaults.color;
-      c.update();
+      button.classList.remove("outline");
+      button.setAttribute("aria-pressed", "true");
+      document.querySelectorAll("[data-allocation-group]").forEach(function (figure) {
+        figure.hidden = figure.dataset.allocationGroup !== button.dataset.allocationBy;
+      });
     });
-    document.querySelectorAll("canvas[data-drawn]").forEach(function (canvas) {
-      canvas.dataset.theme = dark ? "dark" : "light";
-    });
-  }
-  themeCharts();
-  document.addEventListener("td:theme", themeCharts);
+  });
+
+  // Performance against the benchmark (growth of 100), in the page's theme; redrawn when it changes.
+  const el = document.getElementById("performance-chart");
+  const LC = window.LightweightCharts;
+  if (!el || !LC) return;
+  const perf = JSON.parse(el.dataset.performance || "{}");
+  const mine = (perf.portfolio || []).map(function (p) { return {time: p.date, value: Number(p.value)}; });
+  const first = mine.length ? mine[0].time : null;
+  const last = mine.length ? mine[mine.length - 1].time : null;
+  // The benchmark over the portfolio's days only, so both lines span the same range.
+  const bench = (perf.benchmark || []).filter(function (p) { return first && p.date >= first && p.date <= last; })
+    .map(function (p) { return {time: p.date, value: Number(p.value)}; });
+  if (mine.length < 2) return;
   const LOCALE = document.documentElement.lang || "en";
-  const palette = ["#0172ad", "#1a7f37", "#bc4c00", "#6f42c1", "#cf222e", "#1b7c83", "#9a6700", "#8250df",
-                   "#57606a", "#0969da", "#bf3989", "#2da44e"];
-
-  const allocationCanvas = document.getElementById("allocation-chart");
-  if (allocationCanvas) {
-    const allocation = JSON.parse(allocationCanvas.dataset.allocation || "{}");
-    let doughnut = null;
-    const draw = function (by) {
-      const slices = allocation[by] || [];
-      const data = {labels: slices.map(function (s) { return s.key; }),
-                    datasets: [{data: slices.map(function (s) { return Number(s.value); }),
-                                backgroundColor: slices.map(function (_, i) { return palette[i % palette.length]; })}]};
-      if (doughnut) { doughnut.data = data; doughnut.update(); return; }
-      doughnut = new Chart(allocationCanvas, {type: "doughnut", data: data,
-        options: {plugins: {legend: {position: "right", labels: {}}}, animation: false}});
-      charts.push(doughnut);
-    };
-    document.querySelectorAll("[data-allocation-by]").forEach(function (button) {
-      button.addEventListener("click", function () {
-        document.querySelectorAll("[data-allocation-by]").forEach(function (b) { b.classList.add("outline"); });
-        button.classList.remove("outline");
-        draw(button.dataset.allocationBy);
-      });
-    });
-    draw("holding");
-    allocationCanvas.dataset.drawn = "true";
+  const PALETTES = {light: {text: "#373c44", grid: "#eceff3", mine: "#0172ad", bench: "#bc4c00"},
+                    dark: {text: "#c2c7d0", grid: "#2a2f37", mine: "#4fa8e0", bench: "#ffa657"}};
+  const day = new Intl.DateTimeFormat(LOCALE, {day: "numeric", month: "short", year: "numeric", timeZone: "UTC"});
+  const chart = LC.createChart(el, {
+    autoSize: true, height: 260,
+    layout: {attributionLogo: false, background: {type: "solid", color: "transparent"}},
+    rightPriceScale: {borderVisible: false}, timeScale: {borderVisible: false},
+    localization: {locale: LOCALE, timeFormatter: function (t) {
+      return day.format(Date.UTC(t.year, t.month - 1, t.day));
+    }},
+    handleScroll: false, handleScale: false,
+  });
+  const portfolio = chart.addSeries(LC.LineSeries, {lineWidth: 2, priceLineVisible: false});
+  const benchmark = chart.addSeries(LC.LineSeries, {lineWidth: 1, priceLineVisible: false});
+  portfolio.setData(mine);
+  benchmark.setData(bench);
+  chart.timeScale().fitContent();
+  function theme() {
+    const colours = PALETTES[window.tdIsDark && window.tdIsDark() ? "dark" : "light"];
+    chart.applyOptions({layout: {textColor: colours.text},
+                        grid: {vertLines: {color: colours.grid}, horzLines: {color: colours.grid}}});
+    portfolio.applyOptions({color: colours.mine});
+    benchmark.applyOptions({color: colours.bench});
+    document.querySelector(".chart-legend .swatch.portfolio").style.background = colours.mine;
+    document.querySelector(".chart-legend .swatch.benchmark").style.background = colours.bench;
   }
-
-  const performanceCanvas = document.getElementById("performance-chart");
-  if (performanceCanvas) {
-    const perf = JSON.parse(performanceCanvas.dataset.performance || "{}");
-    const mine = perf.portfolio || [];
-    const bench = new Map((perf.benchmark || []).map(function (p) { return [p.date, p.value]; }));
-    // Short date labels, level and spaced out, so they never run into each other.
-    const span = mine.length ? (Date.parse(mine[mine.length - 1].date) - Date.parse(mine[0].date)) / 864e5 : 0;
-    const short = new Intl.DateTimeFormat(LOCALE, span > 400 ? {month: "short", year: "2-digit", timeZone: "UTC"}
-                                                              : {day: "numeric", month: "short", timeZone: "UTC"});
-    const performance = new Chart(performanceCanvas, {
-      type: "line",
-      data: {labels: mine.map(function (p) { return p.date; }),
-             datasets: [{label: window.tdT("perf_portfolio"), data: mine.map(function (p) { return p.value; }),
-                         borderColor: palette[0], pointRadius: 0, borderWidth: 2},
-                        {label: perf.benchmark_name || window.tdT("perf_benchmark"), borderColor: palette[2], pointRadius: 0, borderWidth: 1,
-                         data: mine.map(function (p) { return bench.has(p.date) ? bench.get(p.date) : null; }),
-                         spanGaps: true}]},
-      options: {animation: false, interaction: {mode: "index", intersect: false},
-                plugins: {legend: {labels: {}}},
-                scales: {x: {ticks: {maxTicksLimit: 7, maxRotation: 0, autoSkip: true, autoSkipPadding: 24,
-                                     callback: function (value) { return short.format(Date.parse(this.getLabelForValue(value))); }},
-                             grid: {}},
-                         y: {title: {display: true, text: window.tdT("perf_axis")}, ticks: {}, grid: {}}}},
-    });
-    charts.push(performance);
-    performanceCanvas.dataset.drawn = "true";
-  }
-  themeCharts();
+  theme();
+  document.addEventListener("td:theme", theme);
+  // For the browser tests: what each line holds.
+  el.series = {portfolio: portfolio.data(), benchmark: benchmark.data()};
+  el.dataset.drawn = "true";
 })();

@@ -4,9 +4,8 @@
 set -eu
 src=$1
 dst=$2
-mkdir -p "$dst/pico" "$dst/lightweight-charts" "$dst/socket.io" "$dst/chart.js" "$dst/swagger-ui"
+mkdir -p "$dst/pico" "$dst/lightweight-charts" "$dst/socket.io" "$dst/swagger-ui"
 cp "$src/@picocss/pico/css/pico.min.css" "$src/@picocss/pico/LICENSE.md" "$dst/pico/"
 cp "$src/lightweight-charts/dist/lightweight-charts.standalone.production.js" "$src/lightweight-charts/LICENSE" "$dst/lightweight-charts/"
 cp "$src/socket.io-client/dist/socket.io.min.js" "$src/socket.io-client/LICENSE" "$dst/socket.io/"
-cp "$src/chart.js/dist/chart.umd.min.js" "$src/chart.js/LICENSE.md" "$dst/chart.js/"
 cp "$src/swagger-ui-dist/swagger-ui.css" "$src/swagger-ui-dist/swagger-ui-bundle.js" "$src/swagger-ui-dist/LICENSE" "$dst/swagger-ui/"

@@ -293,18 +293,21 @@ def _run(j: Journey, email: str) -> None:
     expect(page.get_by_test_id("transactions")).to_contain_text(bought.isoformat())
     # The worker computes the performance; the page says so, and shows it when it is ready.
     expect(page.get_by_test_id("performance-status")).to_have_count(0, timeout=60_000)
-    for canvas in ("allocation-chart", "performance-chart"):
-        expect(page.get_by_test_id(canvas)).to_have_attribute("data-drawn", "true")
-        print(f"{canvas}: {j.canvas_drawn(f'[data-testid={canvas}]')}")
-    # Points per line, and the index of each line's last point (the benchmark must span the range).
+    expect(page.get_by_test_id("performance-chart")).to_have_attribute("data-drawn", "true")
+    # Points per line, and each line's last day (the benchmark must span the range).
     points, last = page.get_by_test_id("performance-chart").evaluate(
-        """(c) => { const sets = Chart.getChart(c).data.datasets;
-                   return [sets.map((d) => d.data.filter((v) => v !== null).length),
-                           sets.map((d) => d.data.findLastIndex((v) => v !== null))]; }""")
+        """(el) => [[el.series.portfolio.length, el.series.benchmark.length],
+                   [el.series.portfolio.at(-1).time, el.series.benchmark.at(-1).time]]""")
     assert points[0] >= 2, f"the performance chart has no line to draw: {points} points"
-    assert points[1] >= 2 and last[1] >= last[0] - 2, f"the benchmark line stops early: {points} points, last {last}"
-    slices = page.get_by_test_id("allocation-chart").evaluate("(c) => Chart.getChart(c).data.labels")
-    assert slices == [SYMBOL], slices
+    assert points[1] >= 2 and date.fromisoformat(last[1]) >= date.fromisoformat(last[0]) - timedelta(days=4), \
+        f"the benchmark line stops early: {points} points, last {last}"
+    print(f"performance-chart: {j.canvas_drawn('[data-testid=performance-chart] canvas >> nth=0', min_colours=3)}")
+    # The allocation doughnut (drawn on the server): the one holding, all of it; the tabs switch the grouping.
+    slices = page.get_by_test_id("allocation-chart").locator("figure:not([hidden]) path[data-slice]")
+    assert [slices.nth(i).get_attribute("data-slice") for i in range(slices.count())] == [SYMBOL]
+    page.locator("[data-allocation-by=currency]").click()
+    expect(page.locator("[data-allocation-group=currency]")).to_be_visible()
+    expect(page.locator("[data-allocation-group=holding]")).to_be_hidden()
     j.live()
     # The day change's % moves with the value (it stayed frozen while the value moved).
     pct = page.get_by_test_id("totals").locator('[data-field="portfolio-day-change-pct"]')

@@ -49,15 +49,18 @@ def test_portfolio_page_with_holdings(client, page_user) -> None:
     holdings_table = page[page.index('data-testid="holdings"'):]
     holdings_table = holdings_table[:holdings_table.index("</table>")]
     assert 'data-live-symbol="SAP.DE"' in holdings_table and 'data-live-symbol="AAPL"' in holdings_table
-    # The allocation chart's data is the allocation API's answer (unrounded), HTML-escaped inside the attribute.
-    allocation = json.loads(_attr(page, "data-allocation"))
+    # The allocation doughnuts (drawn on the server) have the allocation API's parts, in its order and weights.
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page, "html.parser")
     for dimension in ("holding", "sector", "country", "currency"):
-        assert [(s["key"], s["weight"]) for s in allocation[dimension]] == [
-            (s["key"], s["weight"]) for s in api[dimension]], dimension
-        assert [D(str(s["value"])).quantize(D("0.01")) for s in allocation[dimension]] == [
-            D(s["value"]) for s in api[dimension]], dimension
-    assert sorted(s["key"] for s in allocation["currency"]) == ["EUR", "USD"]
-    assert sum(s["weight"] for s in allocation["holding"]) == pytest.approx(1.0)
+        paths = soup.select(f"[data-allocation-group={dimension}] path[data-slice]")
+        assert [p["data-slice"] for p in paths] == [s["key"] for s in api[dimension]], dimension
+        assert [float(p["data-weight"]) for p in paths] == pytest.approx([s["weight"] for s in api[dimension]])
+        assert len(soup.select(f"#allocation-legend-{dimension} li")) == len(api[dimension])
+    assert sorted(p["data-slice"] for p in soup.select("[data-allocation-group=currency] path")) == ["EUR", "USD"]
+    assert not soup.select_one("[data-allocation-group=holding]").has_attr("hidden")
+    assert soup.select_one("[data-allocation-group=sector]").has_attr("hidden")
     performance = json.loads(_attr(page, "data-performance"))
     assert performance["benchmark_name"] == "DAX" and performance["portfolio"] and performance["benchmark"]
     assert performance["portfolio"][0]["value"] == 100
