@@ -21,12 +21,13 @@ import structlog
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import current_app
+from flask_babel import force_locale
 from prometheus_client import Counter
 from sqlalchemy import select, update
 
 from app.extensions import db
 from app.jobs.state import run_lock
-from app.models import Alert
+from app.models import Alert, User
 from app.models.notify import AlertFire, Delivery, Webhook
 from app.models.types import utcnow
 from app.notify import channels, services
@@ -147,7 +148,8 @@ def unrecorded_fires() -> list[dict]:
 def _send(delivery: Delivery, cfg) -> None:
     fire = db.session.get(AlertFire, delivery.fire_id)
     if delivery.channel == "email":
-        subject, body = channels.message_for(fire)
+        with force_locale(_language(delivery.user_id)):  # the account's language, as its pages
+            subject, body = channels.message_for(fire)
         delivery.subject, delivery.body = subject, body
         if not cfg["SMTP_HOST"]:
             delivery.via = "outbox"
@@ -160,10 +162,18 @@ def _send(delivery: Delivery, cfg) -> None:
     hook = db.session.get(Webhook, delivery.webhook_id) if delivery.webhook_id is not None else None
     if hook is None:
         raise channels.PermanentDeliveryError("The webhook was removed.")
-    body, headers = channels.webhook_payload(fire, delivery.id, hook.format)
+    with force_locale(_language(delivery.user_id)):  # an ntfy title is read by a person
+        body, headers = channels.webhook_payload(fire, delivery.id, hook.format)
     headers["X-Tickerdesk-Delivery"] = str(delivery.id)
     channels.post_webhook(hook.url, hook.secret, body, headers, timeout_s=cfg["WEBHOOK_TIMEOUT_S"],
                           allow_private=cfg["WEBHOOK_ALLOW_PRIVATE"], require_https=cfg["PRODUCTION"])
+
+
+def _language(user_id: int) -> str:
+    """The account's chosen language; English when it follows the browser (an email has none)."""
+    from app.ops.i18n import DEFAULT_LOCALE  # noqa: PLC0415
+
+    return db.session.scalar(select(User.locale).where(User.id == user_id)) or DEFAULT_LOCALE
 
 
 def _finish(delivery: Delivery, status: str, error: str | None) -> str:

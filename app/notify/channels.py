@@ -10,9 +10,13 @@ import smtplib
 import socket
 import ssl
 import time
+from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
+
+from babel.numbers import format_decimal
+from flask_babel import get_locale, gettext
 
 SIGNATURE_HEADER = "X-Tickerdesk-Signature"
 TIMESTAMP_HEADER = "X-Tickerdesk-Timestamp"
@@ -29,14 +33,25 @@ class PermanentDeliveryError(DeliveryError):
 
 
 def message_for(fire: Any) -> tuple[str, str]:
-    """Return the subject and plain-text body that describe one fire."""
-    kind = fire.kind.replace("_", " ")
-    subject = f"Tickerdesk alert: {fire.symbol} {kind} {fire.threshold} fired at {fire.triggered_price}"
-    body = (f"Your {kind} alert on {fire.symbol} fired.\n\n"
-            f"Threshold: {fire.threshold}\nPrice: {fire.triggered_price}\n"
-            f"Time: {fire.triggered_at.strftime('%Y-%m-%d %H:%M:%S')} UTC\n\n"
-            "Re-arm it or change where alerts go on the Alerts page.\n")
+    """Return the subject and plain-text body that describe one fire, in the current language
+    (the delivery job sets the account's: `force_locale`)."""
+    from app.ops.i18n import ALERT_KINDS  # noqa: PLC0415
+
+    kind = str(ALERT_KINDS.get(fire.kind, fire.kind.replace("_", " ")))
+    values = {"symbol": fire.symbol, "kind": kind, "threshold": _amount(fire.threshold),
+              "price": _amount(fire.triggered_price)}
+    subject = gettext("Tickerdesk alert: %(symbol)s %(kind)s %(threshold)s fired at %(price)s", **values)
+    body = "\n".join([gettext("Your %(kind)s alert on %(symbol)s fired.", **values), "",
+                      gettext("Threshold: %(threshold)s", **values), gettext("Price: %(price)s", **values),
+                      gettext("Time: %(time)s UTC", time=fire.triggered_at.strftime("%Y-%m-%d %H:%M:%S")), "",
+                      gettext("Re-arm it or change where alerts go on the Alerts page."), ""])
     return subject[:200], body
+
+
+def _amount(value: Any) -> str:
+    # As stored (every place kept), with the language's decimal mark and no grouping: 1000000, 101.5 / 101,5.
+    return format_decimal(Decimal(str(value)), locale=str(get_locale() or "en"), group_separator=False,
+                          decimal_quantization=False)
 
 
 def webhook_payload(fire: Any, delivery_id: int, fmt: str) -> tuple[bytes, dict[str, str]]:

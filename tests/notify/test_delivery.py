@@ -287,3 +287,21 @@ def test_one_rounds_fires_go_out_together_and_a_failure_retries_alone(notify_app
     deliveries = [_history(client, user["headers"])[0]["deliveries"] for user in users]
     assert all(len(d) == 1 and d[0]["status"] == "sent" for d in deliveries), deliveries
     assert sorted(d[0]["attempts"] for d in deliveries) == [1, 1, 1, 1, 1, 2]
+
+
+def test_an_account_in_german_gets_its_alert_email_in_german(notify_app) -> None:
+    app = notify_app()
+    client = app.test_client()
+    user = register_api(client)
+    from app.extensions import db
+    from app.models import User
+
+    with app.app_context():  # the language chosen on the account page
+        db.session.get(User, user["id"]).locale = "de"
+        db.session.commit()
+    _alert(client, user["headers"], kind="below", threshold="1000000.5")
+    fire(app, "SAP.DE", "99.25")
+    [mail] = client.get("/api/v1/alerts/outbox", headers=user["headers"]).get_json()["items"]
+    assert mail["subject"] == "Tickerdesk-Alarm: SAP.DE unter 1000000,5 ausgelöst bei 99,25"
+    assert "Ihr Alarm „unter“ für SAP.DE wurde ausgelöst." in mail["body"] and "Kurs: 99,25" in mail["body"]
+    assert "„Kursalarme“" in mail["body"]
