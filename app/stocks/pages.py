@@ -97,6 +97,6 @@ def chart_data(symbol: str):
 def _section(load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     # One failing part (say, news while its provider is down) must not take the whole page down.
     try:
-        return {"data": load(), "error": None}
+        return {"data": load(), "error": None, "code": None}
     except APIError as exc:
-        return {"data": None, "error": exc.message}
+        return {"data": None, "error": exc.message, "code": exc.code}
