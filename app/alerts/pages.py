@@ -180,15 +180,25 @@ def retry_delivery(delivery_id: int):
     return redirect(url_for("alerts.index"))
 
 
+# The notification form's fields as its labels say (the schema's keys are the API's).
+NOTIFICATION_LABELS = {"email_address": _l("Email address"), "channels": _l("Channels"), "url": _l("URL"),
+                       "format": _l("Format"), "id": _l("Webhook"), "_schema": _l("Webhooks")}
+
+
 def _messages(errors: dict, prefix: str = "") -> list[str]:
-    """Flatten marshmallow's nested error dict into readable lines ("webhooks 1 url: Must be ...")."""
+    """Flatten marshmallow's nested error dict into readable lines ("Webhook 1, URL: Must be ...")."""
     lines: list[str] = []
     for key, value in errors.items():
-        name = f"{prefix}{key}".replace("_", " ")
-        if isinstance(value, dict):
-            lines.extend(_messages(value, f"{prefix}{key} "))
+        if str(key).isdigit():
+            name = _("Webhook %(number)s", number=int(key) + 1)
         else:
-            lines.append(f"{name}: {' '.join(str(v) for v in value)}")
+            name = str(NOTIFICATION_LABELS.get(key, str(key).replace("_", " ")))
+        if key == "webhooks" and isinstance(value, dict):
+            lines.extend(_messages(value, prefix))
+        elif isinstance(value, dict):
+            lines.extend(_messages(value, f"{prefix}{name}, "))
+        else:
+            lines.append(f"{prefix}{name}: {' '.join(str(v) for v in value)}")
     return lines[:20]
 
 

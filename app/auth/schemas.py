@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from app.analysis.portfolio import COST_BASIS_METHODS
@@ -19,11 +20,11 @@ MAX_PASSWORD = 1024
 def normalize_email(raw: Any) -> str:
     """Return the canonical (trimmed, lower-case, IDNA-normalised) email, or raise ValueError."""
     if not isinstance(raw, str) or len(raw) > 254:
-        raise ValueError("Enter a valid email address.")
+        raise ValueError(gettext("Enter a valid email address."))
     try:
         return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError:
-        raise ValueError("Enter a valid email address.") from None
+        raise ValueError(gettext("Enter a valid email address.")) from None
 
 
 class NormalizedEmail(fields.String):
@@ -31,7 +32,7 @@ class NormalizedEmail(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str):
-            raise ValidationError("Enter a valid email address (a string).")
+            raise ValidationError(gettext("Enter a valid email address (a string)."))
         try:
             return normalize_email(value)
         except ValueError as exc:

@@ -141,35 +141,35 @@ def resolve_webhook_url(url: str, *, allow_private: bool, require_https: bool) -
     multicast, reserved or unspecified address (SSRF).
     """
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
-        raise ValueError(f"Must be a URL of at most {MAX_URL_LENGTH} characters.")
+        raise ValueError(gettext("Must be a URL of at most %(max)s characters.", max=MAX_URL_LENGTH))
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise ValueError("Must not contain spaces or control characters.")
+        raise ValueError(gettext("Must not contain spaces or control characters."))
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise ValueError("Not a valid URL.") from None
+        raise ValueError(gettext("Not a valid URL.")) from None
     schemes = ("https",) if require_https else ("http", "https")
     if parts.scheme not in schemes:
-        raise ValueError("Must be an https:// URL." if require_https else "Must be an http:// or https:// URL.")
+        raise ValueError(gettext("Must be an https:// URL.") if require_https else gettext("Must be an http:// or https:// URL."))
     if not parts.hostname:
-        raise ValueError("Must name a host.")
+        raise ValueError(gettext("Must name a host."))
     if parts.username is not None or parts.password is not None:
-        raise ValueError("Must not contain a user name or password.")
+        raise ValueError(gettext("Must not contain a user name or password."))
     if parts.fragment:
-        raise ValueError("Must not contain a #fragment.")
+        raise ValueError(gettext("Must not contain a #fragment."))
     if allow_private:
         return None
     try:
         infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80),
                                    type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise ValueError("The host does not resolve.") from None
+        raise ValueError(gettext("The host does not resolve.")) from None
     for info in infos:
         if not is_public_address(info[4][0]):
-            raise ValueError("The host resolves to a private, loopback or reserved address.")
+            raise ValueError(gettext("The host resolves to a private, loopback or reserved address."))
     if not infos:
-        raise ValueError("The host does not resolve.")
+        raise ValueError(gettext("The host does not resolve."))
     return infos[0][4][0]
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate
 
 from app.auth.schemas import NormalizedEmail
@@ -19,9 +21,12 @@ class WebhookSchema(Schema):
 
     id = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=2**31 - 1),
                         metadata={"description": "an existing webhook's id; omitted: a new webhook"})
-    url = fields.String(required=True, validate=validate.Length(min=1, max=MAX_URL_LENGTH),
+    url = fields.String(required=True, validate=validate.Length(
+                            min=1, max=MAX_URL_LENGTH, error=_l("Must be a URL of at most %(max)s characters.",
+                                                                max=MAX_URL_LENGTH)),
                         metadata={"example": "https://ntfy.sh/my-topic"})
-    format = fields.String(load_default="json", validate=validate.OneOf(WEBHOOK_FORMATS))
+    format = fields.String(load_default="json", validate=validate.OneOf(
+        WEBHOOK_FORMATS, error=_l("Must be one of: %(choices)s.", choices=", ".join(WEBHOOK_FORMATS))))
     regenerate_secret = fields.Boolean(load_default=False, load_only=True)
     secret = fields.String(dump_only=True, allow_none=True, metadata={
         "description": "the signing secret: only in the answer that created or regenerated it"})
@@ -50,7 +55,7 @@ class WebhookField(fields.Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, dict):
-            raise ValidationError("Must be an object.")
+            raise ValidationError(gettext("Must be an object."))
         return WebhookSchema().load(value)
 
 

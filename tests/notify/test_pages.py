@@ -49,7 +49,7 @@ def test_settings_form_errors_are_shown_and_nothing_is_stored(notify_app) -> Non
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert 'data-testid="notification-errors"' in html and "Nothing was saved" in html
-    assert "email address: Enter a valid email address." in html
+    assert "Email address: Enter a valid email address." in html
     settings = client.get("/api/v1/me/notifications", headers=user["headers"]).get_json()
     assert settings["email_address"] is None and settings["webhooks"] == []
     response = client.post("/alerts/notifications", data={"csrf_token": token, "webhook_url_0": "ftp://x.example/"})
@@ -60,3 +60,26 @@ def test_settings_form_errors_are_shown_and_nothing_is_stored(notify_app) -> Non
     assert saved.status_code == 302
     settings = client.get("/api/v1/me/notifications", headers=user["headers"]).get_json()
     assert settings["channels"] == ["live"] and settings["email_address"] == "me@example.com"
+
+
+def test_a_german_page_says_what_is_wrong_in_german_and_the_api_in_english(notify_app) -> None:
+    from bs4 import BeautifulSoup
+
+    app = notify_app()
+    client, user = _page_user(app)
+    token = csrf_token(client, "/alerts")
+    german = {"Accept-Language": "de-DE,de;q=0.9"}
+    cases = [({"channel_email": "1", "email_address": "nope"}, "E-Mail-Adresse: Geben Sie eine gültige E-Mail-Adresse ein."),
+             ({"webhook_url_0": "ftp://x.example/"}, "Webhook 1, URL: Muss eine http://- oder https://-URL sein."),
+             ({"webhook_url_0": "https://u:p@x.example/"}, "Webhook 1, URL: Darf keinen Benutzernamen und kein Passwort enthalten."),
+             ({"webhook_url_0": "https://x.example/", "webhook_format_0": "xml"},
+              "Webhook 1, Format: Muss einer dieser Werte sein: json, ntfy-text.")]
+    for data, expected in cases:
+        response = client.post("/alerts/notifications", headers=german, data={"csrf_token": token, **data})
+        text = BeautifulSoup(response.get_data(as_text=True), "html.parser").select_one(
+            "[data-testid=notification-errors]").get_text(" ", strip=True)
+        assert response.status_code == 400 and expected in text, text
+    api = client.put("/api/v1/me/notifications", headers={**user["headers"], **german},
+                     json={"channels": ["live"], "webhooks": [{"url": "ftp://x.example/"}]})
+    assert api.status_code == 400
+    assert "Must be an http:// or https:// URL." in str(api.get_json()["error"]["details"])
