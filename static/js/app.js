@@ -184,6 +184,30 @@ if ("serviceWorker" in navigator) {
   });
 })();
 
+// Tables reflow on a phone: each cell is labelled with its column's heading (data-label), and below 600 px
+// app.css shows each row as a card of "heading: value" lines. Without JavaScript the table scrolls in its box.
+(function () {
+  "use strict";
+  document.querySelectorAll(".overflow-auto > table, table[data-reflow]").forEach(function (table) {
+    const head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
+    if (!head) return;
+    const labels = [];
+    Array.from(head.cells).forEach(function (cell) {
+      for (let i = 0; i < (cell.colSpan || 1); i += 1) labels.push(cell.textContent.trim().replace(/\s+/g, " "));
+    });
+    Array.from(table.tBodies).concat(table.tFoot ? [table.tFoot] : []).forEach(function (body) {
+      Array.from(body.rows).forEach(function (row) {
+        let column = 0;
+        Array.from(row.cells).forEach(function (cell) {
+          if (!cell.hasAttribute("data-label")) cell.setAttribute("data-label", labels[column] || "");
+          column += cell.colSpan || 1;
+        });
+      });
+    });
+    table.setAttribute("data-reflow", "");
+  });
+})();
+
 // A table box that scrolls sideways (a phone) can be scrolled from the keyboard: focusable, and named.
 (function () {
   "use strict";

@@ -103,6 +103,12 @@ def test_every_page_is_accessible_in_both_themes_and_languages(browser, e2e_serv
                     wide = page.evaluate("document.scrollingElement.scrollWidth")
                     if wide > width:
                         problems.append(f"{locale} {scheme} {path}: {wide} px wide at {width} px")
+                    # Nor does a table inside its box: tables reflow or drop low-priority columns.
+                    boxes = page.evaluate("""() => Array.from(document.querySelectorAll('.overflow-auto'))
+                        .filter((b) => b.offsetParent !== null && b.scrollWidth > b.clientWidth + 1)
+                        .map((b) => (b.querySelector('[data-testid]') || b).getAttribute('data-testid')
+                                    + ' ' + b.scrollWidth + '>' + b.clientWidth)""")
+                    problems.extend(f"{locale} {scheme} {path}: a table scrolls sideways: {box}" for box in boxes)
                 if (locale, scheme) == ("en-US", "light"):
                     weights[path] = _weights(page)
                 if path in SHOTS:  # kept with the journey's screenshots, in every theme and language
