@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
+from kombu import Queue
 from flask import Flask
 
 from app.market.budget import background_priority
@@ -21,6 +22,7 @@ from app.market.budget import background_priority
 __all__ = ["celery_app", "init_app"]
 # Task modules of app/jobs that other parts of the pipeline add (alert delivery), loaded by the worker.
 OPTIONAL_TASK_MODULES = ("app.jobs.delivery",)
+RESEARCH_QUEUE = "research"  # forecasts and backtests (app/jobs/research.py)
 
 
 class FlaskTask(Task):
@@ -53,6 +55,12 @@ def init_app(flask_app: Flask) -> None:
         result_backend=None,
         task_acks_late=False,  # per task: only where redoing is safe (see each task)
         worker_prefetch_multiplier=1,  # a long scores run must not hold quote runs back in its buffer
+        # Training and backtests go to their own queue: a worker consumes both (all of task_queues)
+        # unless told otherwise (`-Q celery`), so a deployment can give the heavy research jobs
+        # a worker of their own, and quotes and alerts never wait behind a training.
+        task_default_queue="celery",
+        task_queues=(Queue("celery"), Queue(RESEARCH_QUEUE)),
+        task_routes={"jobs.research.*": {"queue": RESEARCH_QUEUE}},
         worker_hijack_root_logger=False,  # the app's structured logging stays in charge
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,

@@ -157,6 +157,7 @@ def refresh_splits(symbols: Iterable[str], providers: tuple[str, ...] | None = N
 UNIX_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 CLOSES_READ = 250  # symbols whose stored closes are read by one query (~780k values at once, ~20 MB of text)
 FILL_CHUNK = 50  # symbols whose missing bars are fetched and stored at once
+COMMIT_ROWS = 10_000  # bars stored per transaction (~0.1 s of SQLite's write lock; a year is ~252 a stock)
 DIVIDEND_AHEAD_DAYS = 60  # announced dividends up to this far ahead (the calendar's "upcoming")
 
 
@@ -366,8 +367,13 @@ def _fill_some(symbols: list[str], names: tuple[str, ...], settings: Any, budget
                start: date, end: date) -> None:
     results = aio.run_sync(_gather_within(budget, names, settings, symbols, fetch), timeout=budget + 2)
     stored = [symbol for symbol, bars in results.items() if not isinstance(bars, BaseException)]
+    pending = 0
     for symbol in stored:
         market_bars.persist(symbol, results[symbol], source=names[0] if len(names) == 1 else "chain", commit=False)
+        pending += len(results[symbol])
+        if pending >= COMMIT_ROWS:  # SQLite has one writer: a page's write must not wait behind 75k rows
+            db.session.commit()
+            pending = 0
     # Commit before touching the cache: no write lock held across its round trips (under gevent a
     # waiting SQLite writer blocks the whole worker), and no coverage claimed for uncommitted bars.
     db.session.commit()

@@ -184,15 +184,15 @@ if ("serviceWorker" in navigator) {
   });
 })();
 
-// Tables reflow on a phone: each cell is labelled with its column's heading (data-label), and below 600 px
+// Tables reflow on a phone: each cell is labelled with its column's heading (data-label, if it has one); below 600 px
 // app.css shows each row as a card of "heading: value" lines. Without JavaScript the table scrolls in its box.
 (function () {
   "use strict";
   document.querySelectorAll(".overflow-auto > table, table[data-reflow]").forEach(function (table) {
+    // Without a header row (a table of row headings and values) the cells just stack, unlabelled.
     const head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
-    if (!head) return;
     const labels = [];
-    Array.from(head.cells).forEach(function (cell) {
+    Array.from(head ? head.cells : []).forEach(function (cell) {
       for (let i = 0; i < (cell.colSpan || 1); i += 1) labels.push(cell.textContent.trim().replace(/\s+/g, " "));
     });
     Array.from(table.tBodies).concat(table.tFoot ? [table.tFoot] : []).forEach(function (body) {

@@ -88,15 +88,16 @@ METRICS_TOKEN = "e2e-metrics-token"
 
 
 @pytest.fixture
-def e2e_server(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
+def e2e_server(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
     """One real gunicorn server and the Celery worker beside it (as `make run`), with the demo market,
-    on a fresh copy of the seeded database."""
+    on a fresh copy of the seeded database. The worker trains forecasts and runs backtests only for
+    tests marked `research_jobs`: elsewhere a stock page would have it train its index beside the browser."""
     db_path = tmp_path / "e2e.db"
     shutil.copy(sqlite_template, db_path)
     cluster = Cluster(db_path, tmp_path)
     try:
         server = cluster.start(METRICS_TOKEN=METRICS_TOKEN)
-        cluster.start_worker()
+        cluster.start_worker(research=request.node.get_closest_marker("research_jobs") is not None)
         yield server
     finally:
         cluster.close()

@@ -125,11 +125,13 @@ class Cluster:
         self.servers.append(server)
         return server
 
-    def start_worker(self, **env: str) -> Any:
-        """Start the Celery worker next to the servers, as `make run` does (it computes scores, performance)."""
+    def start_worker(self, research: bool = True, **env: str) -> Any:
+        """Start the Celery worker next to the servers, as `make run` does (it computes scores, performance);
+        without `research` it leaves the research queue (forecast training, backtests) alone."""
         from tests.jobs.conftest import Worker
 
-        worker = Worker(["--pool", "threads", "--concurrency", "2", "--loglevel", "INFO"],
+        queues = [] if research else ["-Q", "celery"]
+        worker = Worker(["--pool", "threads", "--concurrency", "2", "--loglevel", "INFO", *queues],
                         server_env(self.db_path, self.shared, {"JOBS_SCHEDULE": "heartbeat", **env}),
                         self.log_dir / f"worker-{len(self.workers)}.log")
         self.workers.append(worker)

@@ -51,3 +51,42 @@ def test_closes_read_back_in_order_on_sqlite(app: Flask) -> None:
 @pytest.mark.postgres
 def test_closes_read_back_in_order_on_postgresql(pg_app: Flask) -> None:
     _check(pg_app)
+
+
+def test_filling_many_bars_commits_in_small_transactions(app) -> None:
+    """SQLite has one writer: a fill of 20 stocks x 5 years (~25k bars) must not hold the write lock for
+    all of them, or a page's write (a theme, a transaction) waits past its timeout and fails."""
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from app.extensions import db
+    from app.market import research
+    from app.market.service import utc_today
+    from app.research.services import members, resolve_universe
+
+    with app.app_context():
+        symbols = [m["symbol"] for m in members(resolve_universe(index="BEL 20"))]
+        sizes, current = [], [0]
+
+        def executed(conn, clauseelement, multiparams, params, execution_options, result) -> None:
+            if "price_bars" in str(clauseelement) and str(clauseelement).lstrip().upper().startswith("INSERT"):
+                current[0] += max(result.rowcount, 0)
+
+        def committed(conn) -> None:
+            if current[0]:
+                sizes.append(current[0])
+            current[0] = 0
+
+        event.listen(db.engine, "after_execute", executed)
+        event.listen(db.engine, "commit", committed)
+        try:
+            today = utc_today()
+            found = research.closes_for(symbols, today - timedelta(days=5 * 365), today)
+        finally:
+            event.remove(db.engine, "after_execute", executed)
+            event.remove(db.engine, "commit", committed)
+    assert len(found) == len(symbols)
+    assert sum(sizes) > 25_000 and len(sizes) >= 3, sizes  # 20 stocks x ~1,300 closed days
+    one_stock = 5 * 262  # a transaction ends at most one stock's five years past 10,000 bars
+    assert max(sizes) <= 10_000 + one_stock, sizes
