@@ -46,18 +46,24 @@ def build_inputs(symbols: Sequence[str], closes: Mapping[str, Mapping[str, list]
                  sectors: Mapping[str, str | None]) -> ScoreInputs:
     """Align per-symbol series (`{"d": [ordinals], "c": [closes]}`) and figures into arrays."""
     symbols = list(symbols)
-    present = [np.asarray(closes[s]["d"], dtype=np.int64) for s in symbols if s in closes]
+    days, matrix = align_closes(symbols, closes)
+    figures = {name: np.array([_float(profiles.get(s, {}).get(name)) for s in symbols]) for name in FUNDAMENTALS}
+    return ScoreInputs(symbols=symbols, days=days, closes=matrix,
+                       sectors=[sectors.get(s) or (profiles.get(s) or {}).get("sector") for s in symbols],
+                       fundamentals=figures,
+                       sentiment=np.array([_float(sentiments.get(s)) for s in symbols]))
+
+
+def align_closes(symbols: Sequence[str], closes: Mapping[str, Mapping[str, list]]) -> tuple[np.ndarray, np.ndarray]:
+    """Return the union of the series' days (ascending ordinals) and an (N, T) matrix of closes, NaN where none."""
+    present = [np.asarray(closes[s]["d"], dtype=np.int64) for s in symbols if closes.get(s, {}).get("d")]
     days = np.unique(np.concatenate(present)) if present else np.zeros(0, dtype=np.int64)
     matrix = np.full((len(symbols), len(days)), np.nan)
     for row, symbol in enumerate(symbols):
         series = closes.get(symbol)
         if series and series["d"]:
             matrix[row, np.searchsorted(days, series["d"])] = series["c"]
-    figures = {name: np.array([_float(profiles.get(s, {}).get(name)) for s in symbols]) for name in FUNDAMENTALS}
-    return ScoreInputs(symbols=symbols, days=days, closes=matrix,
-                       sectors=[sectors.get(s) or (profiles.get(s) or {}).get("sector") for s in symbols],
-                       fundamentals=figures,
-                       sentiment=np.array([_float(sentiments.get(s)) for s in symbols]))
+    return days, matrix
 
 
 def growth_scores(inputs: ScoreInputs) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ the newest KEEP_RESULTS are kept.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -148,8 +149,6 @@ def _prune() -> None:
 
 def equity_chart(result: dict[str, Any], width: int = 720, height: int = 240, points: int = 360) -> dict[str, Any]:
     """Return the backtest page's equity curves as SVG coordinates (log scale, at most `points` a line)."""
-    import math  # noqa: PLC0415
-
     equity = result["equity"]
     n = len(equity["dates"])
     keep = sorted({round(i * (n - 1) / max(points - 1, 1)) for i in range(min(points, n))})

@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from app import computed
 from app.analysis import forecast as model
 from app.analysis.backtest import Panel
+from app.analysis.score import align_closes
 from app.extensions import db
 from app.market.research import closes_for, news_of
 from app.market.service import chain_settings, utc_today
@@ -58,14 +59,7 @@ def load_panel(universe: Universe, start: date, end: date) -> tuple[Panel, np.nd
     """
     rows = members(universe)
     symbols = [r["symbol"] for r in rows]
-    series = closes_for(symbols, start, end)
-    present = [np.asarray(series[s]["d"], dtype=np.int64) for s in symbols if series.get(s, {}).get("d")]
-    days = np.unique(np.concatenate(present)) if present else np.zeros(0, dtype=np.int64)
-    closes = np.full((len(symbols), len(days)), np.nan)
-    for i, symbol in enumerate(symbols):
-        s = series.get(symbol)
-        if s and s["d"]:
-            closes[i, np.searchsorted(days, s["d"])] = s["c"]
+    days, closes = align_closes(symbols, closes_for(symbols, start, end))
     news = news_of(symbols)
     events = [[(datetime.fromisoformat(item["published_at"]).date().toordinal(), float(item["sentiment"]))
                for item in news.get(s, {}).get("items", []) if item.get("sentiment") is not None] for s in symbols]

@@ -105,26 +105,31 @@ class Journey:
             self.page.wait_for_timeout(100)
 
 
-def test_browser_journey(browser, e2e_server, output_dir: Path) -> None:
-    started = time.monotonic()
-    email = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
-    context = browser.new_context(base_url=e2e_server.url, viewport={"width": 1280, "height": 900},
-                                  locale="en-US", timezone_id="UTC")
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    journey = Journey(page, output_dir)
+def run_journey(browser, server, output_dir: Path, steps, journey_class=None, name: str = "", **context) -> None:
+    """Run `steps(journey, email)` in a fresh browser context; on a failure keep a screenshot and the
+    server log's tail; at the end, no browser error may have been reported."""
+    email = f"e2e-{name or 'en'}-{uuid.uuid4().hex[:8]}@example.com"
+    browser_context = browser.new_context(base_url=server.url, timezone_id="UTC", **context)
+    browser_context.set_default_timeout(WAIT_MS)
+    page = browser_context.new_page()
+    journey = (journey_class or Journey)(page, output_dir)
     try:
-        _run(journey, email)
+        steps(journey, email)
     except (AssertionError, Error):
         try:
-            journey.shot("failure")
+            journey.shot(f"{name}-failure" if name else "failure")
         except Error:
             pass
-        print(f"failed on {page.url}; server log (tail):\n{e2e_server.log()[-6000:]}")
+        print(f"failed on {page.url}; server log (tail):\n{server.log()[-6000:]}")
         raise
     finally:
-        context.close()
+        browser_context.close()
     assert not journey.errors, "the browser reported errors:\n" + "\n".join(journey.errors)
+
+
+def test_browser_journey(browser, e2e_server, output_dir: Path) -> None:
+    started = time.monotonic()
+    run_journey(browser, e2e_server, output_dir, _run, viewport={"width": 1280, "height": 900}, locale="en-US")
     _check_metrics(e2e_server, output_dir)
     print(f"e2e journey took {time.monotonic() - started:.1f} s; screenshots in {output_dir}")
 

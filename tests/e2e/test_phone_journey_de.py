@@ -8,15 +8,14 @@ into the forms, an error shown at the form, and the dark theme on the page and i
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Error, expect
+from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
-from tests.e2e.test_browser_flow import SYMBOL, WAIT_MS, Journey
+from tests.e2e.test_browser_flow import SYMBOL, WAIT_MS, Journey, run_journey
 
 pytestmark = pytest.mark.slow
 WIDTH = 390
@@ -47,24 +46,9 @@ class PhoneJourney(Journey):
 
 
 def test_a_german_investor_on_a_phone_in_the_dark(browser, e2e_server, output_dir: Path) -> None:
-    context = browser.new_context(base_url=e2e_server.url, viewport={"width": WIDTH, "height": 844},
-                                  locale="de-DE", color_scheme="dark", timezone_id="UTC", is_mobile=True,
-                                  has_touch=True)
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    journey = PhoneJourney(page, output_dir)
-    try:
-        _run(journey, f"de-{uuid.uuid4().hex[:8]}@example.com")
-    except (AssertionError, Error):
-        try:
-            journey.shot("de-phone-failure")
-        except Error:
-            pass
-        print(f"failed on {page.url}; server log (tail):\n{e2e_server.log()[-6000:]}")
-        raise
-    finally:
-        context.close()
-    assert not journey.errors, "the browser reported errors:\n" + "\n".join(journey.errors)
+    run_journey(browser, e2e_server, output_dir, _run, PhoneJourney, "de-phone",
+                viewport={"width": WIDTH, "height": 844}, locale="de-DE", color_scheme="dark", is_mobile=True,
+                has_touch=True)
 
 
 def _run(j: PhoneJourney, email: str) -> None:
